@@ -1,0 +1,43 @@
+"""What a backend is: a kernel that can run some MoE layers on some platforms.
+
+A backend class says, before any weight exists, whether it can run a layer here
+(``supports``); an instance then owns one layer's weights in its kernel's layout
+(``prepare``, once) and computes the layer (``forward``, every step).
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import ClassVar
+
+import torch
+
+from ..platform import Platform
+from ..spec import MoESpec
+from ..weights import MoEWeights
+
+
+class Backend(abc.ABC):
+    #: The name users pass (``MXFP4_PLUGIN_BACKEND``, the CLI) and the oracle's table uses.
+    name: ClassVar[str]
+    #: One line: what runs underneath.
+    summary: ClassVar[str]
+
+    @classmethod
+    @abc.abstractmethod
+    def supports(cls, spec: MoESpec, platform: Platform) -> str | None:
+        """``None`` if this backend can run ``spec`` on ``platform``, else the reason, in words."""
+
+    def __init__(self, spec: MoESpec, platform: Platform) -> None:
+        self.spec = spec
+        self.platform = platform
+
+    @abc.abstractmethod
+    def prepare(self, weights: MoEWeights) -> None:
+        """Convert the checked canonical weights once into this kernel's layout."""
+
+    @abc.abstractmethod
+    def forward(self, x: torch.Tensor, topk_weights: torch.Tensor, topk_ids: torch.Tensor) -> torch.Tensor:
+        """``x [M, H]`` in the activation dtype, ``topk_weights [M, k]`` float, ``topk_ids [M, k]``
+        holding **local** expert indices (-1: the expert is on another rank and contributes
+        nothing) -> the weighted sum over the top-k experts, ``[M, H]`` in ``x``'s dtype."""

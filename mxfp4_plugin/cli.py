@@ -1,0 +1,124 @@
+"""``mxfp4-plugin``: the command line.
+
+``explain``: which backend the oracle picks here for a layer, and why, with every
+candidate it turned down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+import torch
+
+from .models import gpt_oss_activation, spec_for_rank, spec_from_hf_config
+from .oracle import AUTO, BackendRequestError, Decision, choose, resolve_request
+from .platform import detect
+from .spec import Activation, ActivationSpec, GateUpOrder, MoESpec, ParallelLayout
+
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+def _add_layer_args(p: argparse.ArgumentParser) -> None:
+    src = p.add_argument_group("the layer: a model's config.json, or sizes")
+    src.add_argument("--model-config", metavar="PATH", help="a Hugging Face config.json (gpt_oss)")
+    src.add_argument("--experts", type=int, help="number of experts (global)")
+    src.add_argument("--top-k", type=int, help="experts per token")
+    src.add_argument("--hidden", type=int, help="hidden size")
+    src.add_argument("--intermediate", type=int, help="intermediate size (whole, before TP)")
+    src.add_argument("--activation", choices=[a.value for a in Activation], default=Activation.SWIGLU_OAI.value,
+                     help="gated activation (swiglu_oai uses gpt-oss's alpha and limit)")
+    src.add_argument("--gate-up-order", choices=[o.value for o in GateUpOrder], default=GateUpOrder.INTERLEAVED.value)
+    src.add_argument("--no-bias", action="store_true", help="the experts have no biases")
+    src.add_argument("--dtype", choices=sorted(DTYPES), default="bfloat16", help="activation dtype")
+    par = p.add_argument_group("parallel layout of this rank")
+    par.add_argument("--tp-size", type=int, default=1)
+    par.add_argument("--tp-rank", type=int, default=0)
+    par.add_argument("--ep-size", type=int, default=1)
+    par.add_argument("--ep-rank", type=int, default=0)
+
+
+def spec_from_args(args: argparse.Namespace) -> MoESpec:
+    parallel = ParallelLayout(args.tp_rank, args.tp_size, args.ep_rank, args.ep_size)
+    dtype = DTYPES[args.dtype]
+    sizes = {"--experts": args.experts, "--top-k": args.top_k, "--hidden": args.hidden,
+             "--intermediate": args.intermediate}
+    if args.model_config:
+        given = [k for k, v in sizes.items() if v is not None]
+        if given:
+            raise ValueError(f"--model-config: give either a config or sizes, not both (also got {', '.join(given)})")
+        with open(args.model_config) as f:
+            return spec_from_hf_config(json.load(f), parallel=parallel, act_dtype=dtype)
+    missing = [k for k, v in sizes.items() if v is None]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}: give all four sizes, or --model-config")
+    activation = (gpt_oss_activation({}) if args.activation == Activation.SWIGLU_OAI.value
+                  else ActivationSpec(Activation(args.activation)))
+    return spec_for_rank(num_experts=args.experts, top_k=args.top_k, hidden_size=args.hidden,
+                         intermediate_size=args.intermediate, activation=activation,
+                         gate_up_order=GateUpOrder(args.gate_up_order), has_bias=not args.no_bias,
+                         act_dtype=dtype, parallel=parallel)
+
+
+def describe_spec(spec: MoESpec) -> str:
+    act = spec.activation
+    activation = act.kind.value + (f"(alpha={act.alpha}, limit={act.limit})" if act.alpha is not None else "")
+    par = spec.parallel
+    return (f"{spec.num_experts} experts ({spec.num_local_experts} on this rank), top-{spec.top_k}, "
+            f"hidden {spec.hidden_size}, intermediate {spec.intermediate_size} per rank, {activation}, "
+            f"{'bias' if spec.has_bias else 'no bias'}, {spec.gate_up_order.value} gate/up, "
+            f"{str(spec.act_dtype).removeprefix('torch.')}, TP {par.tp_rank}/{par.tp_size}, EP {par.ep_rank}/{par.ep_size}")
+
+
+def format_decision(decision: Decision, spec: MoESpec) -> str:
+    rows = [("rank", "backend", "verdict", "reason")]
+    rows += [(str(i), c.backend, c.verdict, c.reason) for i, c in enumerate(decision.candidates, 1)]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    table = ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r[:3], widths)) + "  " + r[3] for r in rows]
+    return "\n".join([
+        f"platform : {decision.platform.describe()}",
+        f"layer    : {describe_spec(spec)}",
+        f"request  : {decision.request} (from {decision.request_source})",
+        f"chosen   : {decision.name}: {decision.reason}",
+        "candidates:",
+        *table,
+    ])
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    spec = spec_from_args(args)
+    request, source = resolve_request(args.backend, "--backend")
+    decision = choose(spec, detect(args.device), request, request_source=source)
+    if args.json:
+        print(json.dumps({"layer": describe_spec(spec), **decision.to_dict()}, indent=2))
+    else:
+        print(format_decision(decision, spec))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mxfp4-plugin", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    explain = sub.add_parser("explain", help="which backend runs a layer here, and why")
+    _add_layer_args(explain)
+    explain.add_argument("--backend", default=AUTO, help="request a backend by name (default: auto)")
+    explain.add_argument("--device", default=None, help="cpu or cuda[:N] (default: cuda if available)")
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
+    explain.set_defaults(func=cmd_explain)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, BackendRequestError, OSError) as exc:
+        print(f"mxfp4-plugin {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""The oracle: the one function that picks a backend for a layer, and says why.
+
+Everything else asks ``choose``. The preference order per platform family is the table
+``ORDER`` below; a backend registered by a third-party plugin and absent from the table is
+tried after the table's entries, in name order. An explicit request that cannot be
+honoured is an error naming the reason and the backends that would run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+
+from .backends.base import Backend
+from .platform import Platform
+from .spec import MoESpec
+
+ENV_VAR = "MXFP4_PLUGIN_BACKEND"
+AUTO = "auto"
+
+# Preference per platform family, best first. Keys are Platform.family values; "cuda" is
+# any CUDA family without a row of its own. Only registered backends may appear here.
+ORDER: dict[str, tuple[str, ...]] = {
+    "cpu": ("reference",),
+    "cuda": ("reference",),
+}
+
+
+class BackendRequestError(ValueError):
+    """The user asked for a backend that does not exist or cannot run this layer here."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    backend: str
+    verdict: str  # "chosen", "rejected" or "supported"
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    backend: type[Backend]
+    reason: str
+    request: str
+    request_source: str
+    platform: Platform
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def name(self) -> str:
+        return self.backend.name
+
+    @property
+    def rejected(self) -> tuple[Candidate, ...]:
+        return tuple(c for c in self.candidates if c.verdict != "chosen")
+
+    def summary(self) -> str:
+        """One line for the engine's log."""
+        return f"mxfp4-plugin: backend '{self.name}' on {self.platform.family}: {self.reason}"
+
+    def to_dict(self) -> dict:
+        return {
+            "backend": self.name,
+            "reason": self.reason,
+            "request": self.request,
+            "request_source": self.request_source,
+            "platform": {"family": self.platform.family, "device": self.platform.device,
+                         "device_name": self.platform.device_name, "packages": sorted(self.platform.packages)},
+            "candidates": [dataclasses.asdict(c) for c in self.candidates],
+        }
+
+
+def resolve_request(flag_value: str | None = None, flag_name: str = "the engine's MoE backend flag",
+                    env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """``(request, where it came from)``. ``MXFP4_PLUGIN_BACKEND`` names any plugin backend; a
+    flag other than auto that disagrees with it is an error, never a silent pick."""
+    env = os.environ if env is None else env
+    from_env = env.get(ENV_VAR, "").strip()
+    flag = (flag_value or AUTO).strip()
+    if from_env and from_env != AUTO:
+        if flag != AUTO and flag != from_env:
+            raise BackendRequestError(f"{ENV_VAR}={from_env!r} conflicts with {flag_name} {flag!r}: "
+                                      f"set one of them, or make them agree")
+        return from_env, ENV_VAR
+    if flag != AUTO:
+        return flag, flag_name
+    return AUTO, "default"
+
+
+def order_for(platform: Platform, registered: Mapping[str, type[Backend]]) -> tuple[str, ...]:
+    table = ORDER.get(platform.family) or ORDER["cuda" if platform.device == "cuda" else "cpu"]
+    extra = sorted(name for name in registered if name not in table)
+    return tuple(table) + tuple(extra)
+
+
+def choose(spec: MoESpec, platform: Platform, request: str = AUTO, *, request_source: str = "argument",
+           backends: Mapping[str, type[Backend]] | None = None) -> Decision:
+    if backends is None:
+        from .plugins import registered_backends
+
+        backends = registered_backends()
+    order = order_for(platform, backends)
+    verdicts = {name: (backends[name].supports(spec, platform) if name in backends
+                       else "not registered: no installed plugin provides it") for name in order}
+    runnable = [name for name in order if verdicts[name] is None]
+
+    if request == AUTO:
+        if not runnable:
+            raise BackendRequestError("no backend can run this layer here: "
+                                      + "; ".join(f"{n}: {verdicts[n]}" for n in order))
+        chosen = runnable[0]
+        above = order[: order.index(chosen)]
+        reason = (f"highest-ranked backend that supports this layer in the {platform.family} order "
+                  f"({' > '.join(order)})")
+        if above:
+            reason += "; higher-ranked ones cannot run here"
+    else:
+        if request not in backends:
+            raise BackendRequestError(f"unknown backend {request!r} (from {request_source}): registered backends "
+                                      f"are {sorted(backends)}")
+        if verdicts[request] is not None:
+            raise BackendRequestError(f"backend {request!r} (from {request_source}) cannot run this layer here: "
+                                      f"{verdicts[request]}. Backends that would run: {runnable or 'none'}")
+        chosen = request
+        reason = f"requested by {request_source}"
+
+    candidates = tuple(
+        Candidate(name, "chosen", reason) if name == chosen
+        else Candidate(name, "rejected", verdicts[name]) if verdicts[name] is not None
+        else Candidate(name, "supported", f"can run here, but {chosen!r} was chosen")
+        for name in order)
+    return Decision(backends[chosen], reason, request, request_source, platform, candidates)

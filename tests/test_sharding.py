@@ -1,0 +1,38 @@
+"""TP sharding arithmetic in whole 32-element blocks (ENGINE_NOTES 2.4)."""
+
+import pytest
+
+from mxfp4_plugin.sharding import intermediate_per_rank, intermediate_slice
+from mxfp4_plugin.spec import contiguous_expert_map
+
+
+@pytest.mark.parametrize("i, tp, per_rank, slices", [
+    (2880, 1, 2880, [(0, 2880)]),
+    (2880, 2, 1440, [(0, 1440), (1440, 2880)]),
+    (2880, 4, 736, [(0, 736), (736, 1472), (1472, 2208), (2208, 2880)]),  # last rank holds 672
+    (2880, 8, 384, [(0, 384), (384, 768), (768, 1152), (1152, 1536), (1536, 1920), (1920, 2304), (2304, 2688),
+                    (2688, 2880)]),
+    (64, 4, 32, [(0, 32), (32, 64), (64, 64), (64, 64)]),  # more ranks than blocks: empty slices
+])
+def test_block_aligned_slices(i, tp, per_rank, slices):
+    assert intermediate_per_rank(i, tp) == per_rank
+    got = [(s.start, s.stop) for s in (intermediate_slice(i, r, tp) for r in range(tp))]
+    assert got == slices
+    assert all(a % 32 == 0 for a, _ in got)
+    assert sum(b - a for a, b in got) == i
+
+
+def test_sharding_errors():
+    with pytest.raises(ValueError, match="intermediate_size: must be a multiple of 32, got 100"):
+        intermediate_per_rank(100, 2)
+    with pytest.raises(ValueError, match="tp_rank: expected 0 <= tp_rank < 2, got 2"):
+        intermediate_slice(64, 2, 2)
+
+
+@pytest.mark.parametrize("e, ep", [(8, 2), (7, 3), (128, 8), (5, 5)])
+def test_linear_expert_placement_covers_each_expert_once(e, ep):
+    maps = [contiguous_expert_map(e, r, ep) for r in range(ep)]
+    for g in range(e):
+        assert sum(1 for m in maps if m[g] >= 0) == 1
+    sizes = [sum(1 for v in m if v >= 0) for m in maps]
+    assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
