@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
+from . import mx
 from .models import gpt_oss_activation, spec_for_rank, spec_from_hf_config
 from .oracle import AUTO, BackendRequestError, Decision, choose, resolve_request
 from .platform import detect
@@ -98,6 +99,22 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from .checkpoint import quantize_checkpoint
+
+    out = quantize_checkpoint(args.src, args.dst, rule=args.rule, progress=not args.quiet)
+    print(f"wrote MXFP4 checkpoint to {out} (scale rule {args.rule})")
+    return 0
+
+
+def cmd_make_tiny(args: argparse.Namespace) -> int:
+    from .tiny_model import make_tiny_gpt_oss
+
+    bf16_dir, mxfp4_dir = make_tiny_gpt_oss(args.dst, seed=args.seed, init_std=args.init_std, progress=not args.quiet)
+    print(f"wrote tiny gpt-oss: bf16 at {bf16_dir}, MXFP4 at {mxfp4_dir}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mxfp4-plugin", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -107,6 +124,22 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--device", default=None, help="cpu or cuda[:N] (default: cuda if available)")
     explain.add_argument("--json", action="store_true", help="machine-readable output")
     explain.set_defaults(func=cmd_explain)
+
+    quantize = sub.add_parser("quantize", help="a bf16 gpt-oss checkpoint (Hugging Face layout) into MXFP4")
+    quantize.add_argument("src", help="directory with config.json and *.safetensors (bf16)")
+    quantize.add_argument("dst", help="new directory for the MXFP4 checkpoint")
+    quantize.add_argument("--rule", choices=mx.SCALE_RULES, default="round_up",
+                          help="how each block's scale is chosen (default: round_up, which never clips)")
+    quantize.add_argument("--quiet", action="store_true", help="no progress bar")
+    quantize.set_defaults(func=cmd_quantize)
+
+    tiny = sub.add_parser("make-tiny", help="a tiny random gpt-oss (bf16 and MXFP4) for trying the plugin; "
+                                            "needs transformers")
+    tiny.add_argument("dst", help="new directory; bf16/ and mxfp4/ are written inside")
+    tiny.add_argument("--seed", type=int, default=0)
+    tiny.add_argument("--init-std", type=float, default=0.02, help="weight init scale (larger: more decisive logits)")
+    tiny.add_argument("--quiet", action="store_true", help="no progress bar")
+    tiny.set_defaults(func=cmd_make_tiny)
     return parser
 
 

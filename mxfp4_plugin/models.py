@@ -9,13 +9,13 @@ import torch
 from .sharding import intermediate_per_rank
 from .spec import Activation, ActivationSpec, GateUpOrder, MoESpec, ParallelLayout, contiguous_expert_map
 
-# gpt-oss's sigmoid slope is not in its config.json; transformers and every engine hard-code it.
+# OpenAI's config.json has no swiglu_alpha (transformers >= 5 writes one); engines hard-code 1.702.
 GPT_OSS_SWIGLU_ALPHA = 1.702
 GPT_OSS_SWIGLU_LIMIT = 7.0
 
 
 def gpt_oss_activation(config: Mapping) -> ActivationSpec:
-    return ActivationSpec(Activation.SWIGLU_OAI, alpha=GPT_OSS_SWIGLU_ALPHA,
+    return ActivationSpec(Activation.SWIGLU_OAI, alpha=float(config.get("swiglu_alpha", GPT_OSS_SWIGLU_ALPHA)),
                           limit=float(config.get("swiglu_limit", GPT_OSS_SWIGLU_LIMIT)))
 
 

@@ -93,7 +93,7 @@ def quantize(x: torch.Tensor, rule: str = "ocp") -> tuple[torch.Tensor, torch.Te
     if not bool(torch.isfinite(x).all()):
         raise ValueError("x: contains NaN or Inf, which MXFP4 elements cannot represent")
 
-    xb = x.to(torch.float32).unflatten(-1, (-1, BLOCK_SIZE))
+    xb = x.to(torch.float32).contiguous().unflatten(-1, (-1, BLOCK_SIZE))
     exponent = _scale_exponent(xb.abs().amax(dim=-1), rule)
     scaled = torch.ldexp(xb, -exponent.unsqueeze(-1))
     codes = _round_to_e2m1(scaled)
