@@ -10,8 +10,8 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV"
 fi
 pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
-pip install "torch==2.13.0" numpy pluggy safetensors tqdm 2>&1 | grep -v "^WARNING: Location" || true
-pip install --no-deps --force-reinstall . 2>&1 | grep -v "^WARNING: Location" || true
+pip install "torch==2.13.0" numpy pluggy safetensors tqdm 2>&1 | { grep -v "^WARNING: Location" || true; }
+pip install --no-deps --force-reinstall . 2>&1 | { grep -v "^WARNING: Location" || true; }
 
 "$VENV/bin/mxfp4-plugin" explain --experts 32 --top-k 4 --hidden 2880 --intermediate 2880
 "$VENV/bin/python" ci/reference_layer.py

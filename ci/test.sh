@@ -11,7 +11,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV"
 fi
 pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
-pip install "torch==2.13.0" numpy pluggy safetensors tqdm "pytest>=8" "hypothesis>=6" 2>&1 | grep -v "^WARNING: Location" || true
-pip install --no-deps --force-reinstall . 2>&1 | grep -v "^WARNING: Location" || true
+pip install "torch==2.13.0" numpy pluggy safetensors tqdm "pytest>=8" "hypothesis>=6" 2>&1 | { grep -v "^WARNING: Location" || true; }
+pip install --no-deps --force-reinstall . 2>&1 | { grep -v "^WARNING: Location" || true; }
 
 "$VENV/bin/pytest" -q -p no:cacheprovider tests "$@"
