@@ -18,7 +18,8 @@ from ...platform import detect
 from ...spec import MoESpec
 from .flags import CHECKPOINT_METHODS, QUANTIZATION_NAME, plugin_backend_for
 
-logger = init_logger(__name__)
+# Under "vllm." so that vLLM's own log handlers and levels apply.
+logger = init_logger("vllm.mxfp4_plugin")
 
 
 class PluginMxfp4Config(QuantizationConfig):
@@ -36,7 +37,7 @@ class PluginMxfp4Config(QuantizationConfig):
 
     @classmethod
     def get_supported_act_dtypes(cls) -> list[torch.dtype]:
-        return [torch.bfloat16, torch.float16]
+        return [torch.bfloat16]  # gpt-oss biases are bf16; a float16 model would need a silent cast
 
     @classmethod
     def get_min_capability(cls) -> int:
