@@ -23,6 +23,8 @@ ENGINE_NOTES 5.4; there is no Blackwell GPU): ``verified_on`` is empty, so ``aut
 
 from __future__ import annotations
 
+import re
+
 import torch
 
 from ..platform import Platform
@@ -40,15 +42,8 @@ FAMILIES = ("sm90", "sm100")
 
 def version_tuple(version: str) -> tuple[int, ...]:
     """``"0.7.2.post1"`` -> ``(0, 7, 2)``: the leading numeric release fields."""
-    parts = []
-    for field in version.split("+")[0].split("."):
-        digits = "".join(c for c in field if c.isdigit()) if field[:1].isdigit() else ""
-        if not digits:
-            break
-        parts.append(int(digits))
-        if not field.isdigit():
-            break
-    return tuple(parts)
+    match = re.match(r"\d+(?:\.\d+)*", version)
+    return tuple(int(p) for p in match.group(0).split(".")) if match else ()
 
 
 def cutlass_layout(weights: MoEWeights, spec: MoESpec) -> PaddedLayer:
