@@ -21,6 +21,8 @@ Never run on hardware here (no Blackwell GPU): ``verified_on`` is empty.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from ..platform import Platform
@@ -41,9 +43,8 @@ def trtllm_layout(weights: MoEWeights, spec: MoESpec) -> PaddedLayer:
     """Rows ``u0, g0, u1, g1, ...``, H padded to 256, I to 128, fp32 biases."""
     p = pad_layer(weights, spec.gate_up_order, RowOrder.UP_GATE_INTERLEAVED,
                   hidden_multiple=HIDDEN_MULTIPLE, intermediate_multiple=INTERMEDIATE_MULTIPLE)
-    fp32 = lambda b: None if b is None else b.float()  # noqa: E731
-    return PaddedLayer(p.w13_weight, p.w13_weight_scale, p.w2_weight, p.w2_weight_scale, fp32(p.w13_bias),
-                       fp32(p.w2_bias), p.hidden, p.intermediate, p.order)
+    return dataclasses.replace(p, w13_bias=None if p.w13_bias is None else p.w13_bias.float(),
+                               w2_bias=None if p.w2_bias is None else p.w2_bias.float())
 
 
 def pack_topk(topk_ids: torch.Tensor, topk_weights: torch.Tensor) -> torch.Tensor:

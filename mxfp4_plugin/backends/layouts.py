@@ -94,7 +94,8 @@ class PaddedLayer:
 
     ``hidden``/``intermediate`` are the padded sizes; padded weights and biases are zero and
     padded scales are ``NEUTRAL_SCALE``, so the padded rows and columns contribute exactly
-    nothing (every gated activation here maps a zero gate and up to zero).
+    nothing (every gated activation here maps a zero gate and up to zero). A backend may
+    hand on its own orientation of the same tensors (triton_kernels: transposed views).
     """
 
     w13_weight: torch.Tensor

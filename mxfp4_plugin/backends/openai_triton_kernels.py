@@ -32,7 +32,7 @@ from ..platform import Platform
 from ..spec import Activation, GateUpOrder, MoESpec
 from ..weights import MoEWeights
 from .base import Backend
-from .layouts import NEUTRAL_SCALE, pad_dim, pad_layer, round_up
+from .layouts import NEUTRAL_SCALE, PaddedLayer, pad_dim, pad_layer, round_up
 
 #: The API generations this module drives; others are detected and refused.
 SUPPORTED_GENERATIONS = ("3.5.1",)
@@ -45,32 +45,20 @@ NUM_WARPS = 8
 FAMILIES = ("sm90", "sm100")
 
 
-@dataclasses.dataclass(frozen=True)
-class TkLayout:
-    """The pure-PyTorch part of the conversion: ``[E, K/2, N]`` and ``[E, K/32 (+pad), N]``
-    views (quantization axis on dim 1, stride 1), fp32 biases, padded sizes."""
-
-    w13_weight: torch.Tensor
-    w13_weight_scale: torch.Tensor
-    w2_weight: torch.Tensor
-    w2_weight_scale: torch.Tensor
-    w13_bias: torch.Tensor | None
-    w2_bias: torch.Tensor | None
-    intermediate: int
-
-
-def tk_layout(weights: MoEWeights, order: GateUpOrder, *, hopper: bool) -> TkLayout:
+def tk_layout(weights: MoEWeights, order: GateUpOrder, *, hopper: bool) -> PaddedLayer:
+    """The pure-PyTorch part of the conversion, as a ``PaddedLayer`` whose weights and scales
+    are transposed views ``[E, K/2, N]`` and ``[E, K/32 (+Hopper pad), N]`` (quantization axis
+    on dim 1, stride 1: what ``wrap_torch_tensor``/``convert_layout`` take) and biases fp32."""
     p = pad_layer(weights, order, GateUpOrder.INTERLEAVED, intermediate_multiple=INTERMEDIATE_MULTIPLE)
     s13, s2 = p.w13_weight_scale, p.w2_weight_scale
     if hopper:
         s13 = pad_dim(s13, 2, round_up(s13.shape[2], HOPPER_SCALE_K_MULTIPLE), NEUTRAL_SCALE)
         s2 = pad_dim(s2, 2, round_up(s2.shape[2], HOPPER_SCALE_K_MULTIPLE), NEUTRAL_SCALE)
-    return TkLayout(
-        w13_weight=p.w13_weight.transpose(1, 2), w13_weight_scale=s13.transpose(1, 2),
+    return dataclasses.replace(
+        p, w13_weight=p.w13_weight.transpose(1, 2), w13_weight_scale=s13.transpose(1, 2),
         w2_weight=p.w2_weight.transpose(1, 2), w2_weight_scale=s2.transpose(1, 2),
         w13_bias=None if p.w13_bias is None else p.w13_bias.float().contiguous(),
-        w2_bias=None if p.w2_bias is None else p.w2_bias.float().contiguous(),
-        intermediate=p.intermediate)
+        w2_bias=None if p.w2_bias is None else p.w2_bias.float().contiguous())
 
 
 def pack_bitmatrix(topk_ids: torch.Tensor, num_experts: int) -> torch.Tensor:
