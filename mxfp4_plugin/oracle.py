@@ -21,9 +21,16 @@ AUTO = "auto"
 
 # Preference per platform family, best first. Keys are Platform.family values; "cuda" is
 # any CUDA family without a row of its own. Only registered backends may appear here.
+# The measured order will cite BENCHMARKS.md (`mxfp4-plugin bench`, all backends and the
+# roofline in one run per GPU); until those numbers exist the rows follow vLLM 0.33's own
+# MXFP4 preference (ENGINE_NOTES 3.10): triton_kernels before FlashInfer CUTLASS before
+# Marlin on Hopper, trtllm-gen first on Blackwell. ``auto`` also skips any backend whose
+# ``verified_on`` lacks the family (never compared against reference on such hardware).
 ORDER: dict[str, tuple[str, ...]] = {
+    "sm90": ("triton_kernels", "flashinfer_cutlass", "marlin", "reference"),
+    "sm100": ("flashinfer_trtllm", "flashinfer_cutlass", "triton_kernels", "marlin", "reference"),
     "cpu": ("reference",),
-    "cuda": ("reference",),
+    "cuda": ("marlin", "reference"),
 }
 
 
@@ -34,7 +41,7 @@ class BackendRequestError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class Candidate:
     backend: str
-    verdict: str  # "chosen", "rejected" or "supported"
+    verdict: str  # "chosen", "rejected", "unverified" (runs, but auto skips it here) or "supported"
     reason: str
 
 
@@ -66,7 +73,8 @@ class Decision:
             "request": self.request,
             "request_source": self.request_source,
             "platform": {"family": self.platform.family, "device": self.platform.device,
-                         "device_name": self.platform.device_name, "packages": sorted(self.platform.packages)},
+                         "device_name": self.platform.device_name, "packages": sorted(self.platform.packages),
+                         "versions": dict(self.platform.versions)},
             "candidates": [dataclasses.asdict(c) for c in self.candidates],
         }
 
@@ -104,17 +112,22 @@ def choose(spec: MoESpec, platform: Platform, request: str = AUTO, *, request_so
     verdicts = {name: (backends[name].supports(spec, platform) if name in backends
                        else "not registered: no installed plugin provides it") for name in order}
     runnable = [name for name in order if verdicts[name] is None]
+    unverified = {name for name in runnable if not backends[name].verified(platform)}
+    unverified_note = (f"can run here but has not been checked against 'reference' on {platform.family} "
+                       f"hardware, so auto skips it; ask for it by name to use it")
 
     if request == AUTO:
-        if not runnable:
-            raise BackendRequestError("no backend can run this layer here: "
-                                      + "; ".join(f"{n}: {verdicts[n]}" for n in order))
-        chosen = runnable[0]
+        trusted = [name for name in runnable if name not in unverified]
+        if not trusted:
+            raise BackendRequestError("no backend can run this layer here: " + "; ".join(
+                f"{n}: {unverified_note if n in unverified else verdicts[n]}" for n in order))
+        chosen = trusted[0]
         above = order[: order.index(chosen)]
         reason = (f"highest-ranked backend that supports this layer in the {platform.family} order "
                   f"({' > '.join(order)})")
         if above:
-            reason += "; higher-ranked ones cannot run here"
+            reason += ("; higher-ranked ones cannot run here"
+                       + (" or are unverified on this hardware" if unverified & set(above) else ""))
     else:
         if request not in backends:
             raise BackendRequestError(f"unknown backend {request!r} (from {request_source}): registered backends "
@@ -124,10 +137,13 @@ def choose(spec: MoESpec, platform: Platform, request: str = AUTO, *, request_so
                                       f"{verdicts[request]}. Backends that would run: {runnable or 'none'}")
         chosen = request
         reason = f"requested by {request_source}"
+        if request in unverified:
+            reason += f" (not yet checked against 'reference' on {platform.family} hardware)"
 
     candidates = tuple(
         Candidate(name, "chosen", reason) if name == chosen
         else Candidate(name, "rejected", verdicts[name]) if verdicts[name] is not None
+        else Candidate(name, "unverified", unverified_note) if name in unverified
         else Candidate(name, "supported", f"can run here, but {chosen!r} was chosen")
         for name in order)
     return Decision(backends[chosen], reason, request, request_source, platform, candidates)

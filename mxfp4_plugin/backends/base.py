@@ -22,6 +22,15 @@ class Backend(abc.ABC):
     name: ClassVar[str]
     #: One line: what runs underneath.
     summary: ClassVar[str]
+    #: Platform families (``Platform.family``: "cpu", "sm90", ...) on which this backend has
+    #: been compared against ``reference`` on real hardware. ``None``: everywhere it supports
+    #: (pure PyTorch). The oracle's ``auto`` never picks a backend on a family outside this
+    #: set; asking for it by name still works, and the decision says it is unverified there.
+    verified_on: ClassVar[frozenset[str] | None] = None
+
+    @classmethod
+    def verified(cls, platform: Platform) -> bool:
+        return cls.verified_on is None or platform.family in cls.verified_on
 
     @classmethod
     @abc.abstractmethod
