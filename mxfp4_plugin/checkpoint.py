@@ -87,6 +87,11 @@ def _write_experts(out: StreamingWriter, f, name: str, num_experts: int, rule: s
     out.write(name + "_scales", torch.stack(scales))
 
 
+def _dtype_of(sl) -> torch.dtype:
+    return getattr(torch, {"BF16": "bfloat16", "F16": "float16", "F32": "float32", "F64": "float64", "U8": "uint8",
+                           "I8": "int8", "I16": "int16", "I32": "int32", "I64": "int64", "BOOL": "bool"}[sl.get_dtype()])
+
+
 def quantize_checkpoint(src: str | Path, dst: str | Path, *, rule: str = "round_up", progress: bool = True) -> Path:
     from safetensors import safe_open
     from tqdm import tqdm
@@ -108,10 +113,7 @@ def quantize_checkpoint(src: str | Path, dst: str | Path, *, rule: str = "round_
                 plan = []
                 for name in names:
                     sl = f.get_slice(name)
-                    dtype = getattr(torch, {"BF16": "bfloat16", "F16": "float16", "F32": "float32", "F64": "float64",
-                                            "U8": "uint8", "I8": "int8", "I16": "int16", "I32": "int32",
-                                            "I64": "int64", "BOOL": "bool"}[sl.get_dtype()])
-                    plan.append((name, _plan(name, dtype, tuple(sl.get_shape()))))
+                    plan.append((name, _plan(name, _dtype_of(sl), tuple(sl.get_shape()))))
                 bar.total = (bar.total or 0) + len(names)
                 entries = [entry for _, outs in plan for entry in outs]
                 with StreamingWriter(dst / shard, entries, {"format": "pt"}) as out:
@@ -129,5 +131,49 @@ def quantize_checkpoint(src: str | Path, dst: str | Path, *, rule: str = "round_
         if extra.is_file() and extra.suffix != ".safetensors" and extra.name not in ("config.json", INDEX_FILE):
             shutil.copy2(extra, dst / extra.name)
     config["quantization_config"] = dict(QUANTIZATION_CONFIG, scale_rule=rule)
+    (dst / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return dst
+
+
+def dequantize_checkpoint(src: str | Path, dst: str | Path, *, dtype: torch.dtype = torch.bfloat16) -> Path:
+    """The inverse layout change: an MXFP4 gpt-oss checkpoint -> a dense one holding exactly the
+    MXFP4 values (exact in bf16), for engines and references that read dense weights."""
+    from safetensors import safe_open
+
+    src, dst = Path(src), Path(dst)
+    config = json.loads((src / "config.json").read_text())
+    if config.get("quantization_config", {}).get("quant_method") != "mxfp4":
+        raise ValueError(f"{src / 'config.json'}: expected quantization_config.quant_method 'mxfp4'")
+    if dst.exists() and any(dst.iterdir()):
+        raise ValueError(f"{dst}: exists and is not empty; choose a new destination")
+    dst.mkdir(parents=True, exist_ok=True)
+    for shard in _shards(src):
+        with safe_open(src / shard, framework="pt") as f:
+            names = list(f.keys())
+            entries, dense = [], {}
+            for name in names:
+                sl = f.get_slice(name)
+                shape = tuple(sl.get_shape())
+                if name.endswith("_blocks") and _expert_kind(name.removesuffix("_blocks")):
+                    if name.removesuffix("_blocks") + "_scales" not in names:
+                        raise ValueError(f"{name}: its _scales tensor is not in the same file ({shard})")
+                    experts, n, k_blocks, _ = shape
+                    dense[name] = name.removesuffix("_blocks")
+                    entries.append((dense[name], dtype, (experts, k_blocks * mx.BLOCK_SIZE, n)))
+                elif not (name.endswith("_scales") and _expert_kind(name.removesuffix("_scales"))):
+                    entries.append((name, _dtype_of(sl), shape))
+            with StreamingWriter(dst / shard, entries, {"format": "pt"}) as out:
+                for name in names:
+                    if name in dense:
+                        scales_name = dense[name] + "_scales"
+                        out.write_parts(dense[name], (
+                            mx.dequantize(f.get_slice(name)[e].flatten(-2), f.get_slice(scales_name)[e], dtype).T[None]
+                            for e in range(f.get_slice(name).get_shape()[0])))
+                    elif not (name.endswith("_scales") and _expert_kind(name.removesuffix("_scales"))):
+                        out.write(name, f.get_tensor(name))
+    for extra in src.iterdir():
+        if extra.is_file() and extra.suffix != ".safetensors" and extra.name != "config.json":
+            shutil.copy2(extra, dst / extra.name)
+    del config["quantization_config"]
     (dst / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     return dst

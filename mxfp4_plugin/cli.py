@@ -110,8 +110,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 def cmd_make_tiny(args: argparse.Namespace) -> int:
     from .tiny_model import make_tiny_gpt_oss
 
-    bf16_dir, mxfp4_dir = make_tiny_gpt_oss(args.dst, seed=args.seed, init_std=args.init_std, progress=not args.quiet)
-    print(f"wrote tiny gpt-oss: bf16 at {bf16_dir}, MXFP4 at {mxfp4_dir}")
+    bf16_dir, mxfp4_dir, dequantized_dir = make_tiny_gpt_oss(args.dst, seed=args.seed, init_std=args.init_std,
+                                                             progress=not args.quiet)
+    print(f"wrote tiny gpt-oss: bf16 at {bf16_dir}, MXFP4 at {mxfp4_dir}, MXFP4 values as bf16 at {dequantized_dir}")
     return 0
 
 
@@ -137,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "needs transformers")
     tiny.add_argument("dst", help="new directory; bf16/ and mxfp4/ are written inside")
     tiny.add_argument("--seed", type=int, default=0)
-    tiny.add_argument("--init-std", type=float, default=0.02, help="weight init scale (larger: more decisive logits)")
+    tiny.add_argument("--init-std", type=float, default=0.02, help="trunk weight init scale")
     tiny.add_argument("--quiet", action="store_true", help="no progress bar")
     tiny.set_defaults(func=cmd_make_tiny)
     return parser
