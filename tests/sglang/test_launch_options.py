@@ -36,9 +36,10 @@ def test_load_plugins_registers_everything_once(sglang_plugins):
         assert resolve_moe_runner_backend(name) == RegisteredMoeRunnerBackend(name)
 
 
-def test_launch_server_help_lists_the_plugin():
+def test_launch_server_help_lists_the_plugin(tmp_path):
+    # outside the checkout, so that the installed package is what SGLang's plugin loader imports
     out = subprocess.run([sys.executable, "-m", "sglang.launch_server", "--help"], capture_output=True, text=True,
-                         timeout=300)
+                         timeout=300, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert QUANTIZATION_NAME in out.stdout
     for name in PLUGIN_RUNNER_BACKENDS:
