@@ -88,3 +88,10 @@ def loaded_tensors(monkeypatch):
 
     monkeypatch.setattr(Mxfp4MoEMethod, "process_weights_after_loading", spy)
     return seen
+
+
+def pytest_configure(config):
+    # SGLang's CUDA-side imports (flashinfer, cutlass DSL, quack) warn about deprecations and
+    # missing GPUs on import; none of it concerns the plugin.
+    for line in ("ignore::DeprecationWarning", "ignore:Only CUDA:UserWarning"):
+        config.addinivalue_line("filterwarnings", line)
