@@ -13,8 +13,8 @@ from vllm.model_executor.layers.fused_moe import RoutedExperts
 from vllm.model_executor.layers.linear import LinearBase, UnquantizedLinearMethod
 from vllm.model_executor.layers.quantization.base_config import QuantizationConfig, QuantizeMethodBase
 
-from ...oracle import Decision, choose, resolve_request
-from ...platform import detect
+from ...decisions import DecisionCache
+from ...oracle import Decision
 from ...spec import MoESpec
 from .flags import CHECKPOINT_METHODS, QUANTIZATION_NAME, plugin_backend_for
 
@@ -29,7 +29,7 @@ class PluginMxfp4Config(QuantizationConfig):
         super().__init__()
         self.checkpoint_method = checkpoint_method
         self.hf_config: Any = None
-        self._decisions: dict[tuple[MoESpec, str], Decision] = {}
+        self.decisions = DecisionCache(logger.info)
 
     @classmethod
     def get_name(cls) -> str:
@@ -75,16 +75,9 @@ class PluginMxfp4Config(QuantizationConfig):
         self.hf_config = hf_config
 
     def decide(self, spec: MoESpec, moe_backend: str | None) -> Decision:
-        """One decision per distinct layer spec and flag, logged when first made: once per
-        model for a model whose MoE layers are alike."""
-        request, source = resolve_request(plugin_backend_for(moe_backend), "--moe-backend")
-        key = (spec, request)
-        if key not in self._decisions:
-            decision = choose(spec, detect(), request, request_source=source)
-            self._decisions[key] = decision
-            rejected = "; ".join(f"{c.backend}: {c.reason}" for c in decision.rejected) or "none"
-            logger.info("%s (rejected: %s)", decision.summary(), rejected)
-        return self._decisions[key]
+        """One decision per distinct layer spec, logged when first made: once per model whose
+        MoE layers are alike."""
+        return self.decisions.decide(spec, plugin_backend_for(moe_backend), "--moe-backend")
 
     def get_quant_method(self, layer: torch.nn.Module, prefix: str) -> QuantizeMethodBase | None:
         if isinstance(layer, LinearBase):

@@ -95,8 +95,8 @@ class TritonKernelsBackend(Backend):
     name = "triton_kernels"
     summary = ("OpenAI triton_kernels matmul_ogs (API 3.5.1, as bundled by vLLM 0.33): gathered GEMM with "
                "fused activation, scattered GEMM with fused top-k sum; Hopper MX layouts")
-    #: Set to {"sm90"} once tests/test_backends_gpu.py has passed on an H100/H200.
-    verified_on = frozenset()
+    #: tests/test_backends_gpu.py passed on an H200 (2026-11-22: 39 cases, rel. err < 1e-2 vs reference).
+    verified_on = frozenset({"sm90"})
 
     @classmethod
     def supports(cls, spec: MoESpec, platform: Platform) -> str | None:
