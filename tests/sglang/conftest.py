@@ -57,7 +57,7 @@ def tiny_checkpoint(tmp_path_factory):
     """A tiny random gpt-oss, bf16 and MXFP4, made locally by the plugin (no download)."""
     from mxfp4_plugin.tiny_model import make_tiny_gpt_oss
 
-    _, mxfp4_dir = make_tiny_gpt_oss(tmp_path_factory.mktemp("tiny"))
+    _, mxfp4_dir, _ = make_tiny_gpt_oss(tmp_path_factory.mktemp("tiny"))
     return mxfp4_dir
 
 
