@@ -90,7 +90,7 @@ def test_bad_forward_inputs(method, x, w, ids, message, gen):
 
 
 def test_unknown_backend_name():
-    with pytest.raises(BackendRequestError, match="unknown backend 'fastest' .* registered backends are \\['reference'\\]"):
+    with pytest.raises(BackendRequestError, match="unknown backend 'fastest' .* registered backends are \\['reference', 'triton'\\]"):
         Mxfp4MoEMethod(spec(), request="fastest", platform=Platform("cpu"))
 
 

@@ -25,7 +25,8 @@ def test_explain_sizes_table():
     assert r.returncode == 0, r.stderr
     assert "chosen   : reference: highest-ranked backend" in r.stdout
     assert "128 experts (128 on this rank), top-4, hidden 2880, intermediate 2880 per rank" in r.stdout
-    assert "rank  backend    verdict  reason" in r.stdout
+    assert "rank  backend    verdict   reason" in r.stdout
+    assert "triton     rejected  needs a CUDA GPU" in r.stdout
 
 
 def test_explain_model_config_json_with_tp(tmp_path):

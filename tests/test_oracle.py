@@ -83,7 +83,7 @@ def test_auto_follows_the_table(backends, platform, expected, rejected):
 
 def test_backends_outside_the_table_come_after_it(backends):
     order = oracle.order_for(cuda((9, 0)), backends)
-    assert order[:3] == ("fast90", "tk", "reference") and set(order[3:]) == {"bw", "silu_kernel"}
+    assert order[:3] == ("fast90", "tk", "reference") and set(order[3:]) == {"bw", "silu_kernel", "triton"}
 
 
 def test_unknown_family_uses_the_generic_cuda_row(backends):
@@ -106,7 +106,7 @@ def test_impossible_request_names_reason_and_alternatives(backends):
 
 def test_unknown_request_lists_registered(backends):
     with pytest.raises(BackendRequestError, match=r"unknown backend 'nope' \(from argument\): registered backends are "
-                                                  r"\['bw', 'fast90', 'reference', 'silu_kernel', 'tk'\]"):
+                                                  r"\['bw', 'fast90', 'reference', 'silu_kernel', 'tk', 'triton'\]"):
         choose(SPEC, cuda((9, 0)), "nope", backends=backends)
 
 
@@ -116,7 +116,7 @@ def test_no_backend_at_all():
 
 
 def test_builtin_registry_has_exactly_the_real_backends():
-    assert set(registered_backends()) == {"reference"}
+    assert set(registered_backends()) == {"reference", "triton"}
     assert registered_backends()["reference"].supports(SPEC, Platform("cpu")) is None
 
 

@@ -6,5 +6,6 @@ from ..hookspecs import hookimpl
 @hookimpl
 def mxfp4_plugin_backends():
     from .reference import ReferenceBackend
+    from .triton import TritonBackend
 
-    return [ReferenceBackend]
+    return [ReferenceBackend, TritonBackend]

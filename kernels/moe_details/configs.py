@@ -1,0 +1,88 @@
+"""The one table of launch configurations: per layer shape and token count.
+
+A row applies to a shape key ``(experts, top_k, hidden, intermediate)`` (``ANY`` for every
+shape without a row of its own) and to token counts up to ``max_tokens``; the first match
+wins. ``grouped=False`` is the decode path (no routing pass: GEMM1 serves one (token, slot)
+pair per program, GEMM2 one token); ``grouped=True`` sorts pairs by expert into blocks of
+``block_m`` (the MMA's N) so each expert's weights are read once per block.
+
+Measured on H200 with ``mxfp4-plugin bench`` (BENCHMARKS.md); rows are the fastest of the
+candidates ``CANDIDATES`` tried there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class GemmConfig:
+    block_n: int  # output rows per program (GEMM1: gate rows, plus as many up rows)
+    block_k: int  # K per step, a multiple of 64
+    num_warps: int
+    num_stages: int
+
+    def __post_init__(self) -> None:
+        if self.block_k % 64 or self.block_k & (self.block_k - 1):
+            raise ValueError(f"block_k: expected a power of two >= 64, got {self.block_k}")
+        if self.block_n < 16 or self.block_n & (self.block_n - 1):
+            raise ValueError(f"block_n: expected a power of two >= 16, got {self.block_n}")
+
+
+@dataclasses.dataclass(frozen=True)
+class MoEConfig:
+    grouped: bool
+    block_m: int  # pairs per program (decode path: 16, one of them used)
+    gemm1: GemmConfig
+    gemm2: GemmConfig
+
+    def describe(self) -> str:
+        g1, g2 = self.gemm1, self.gemm2
+        return (f"{'grouped' if self.grouped else 'decode'} m{self.block_m} "
+                f"g1(n{g1.block_n} k{g1.block_k} w{g1.num_warps} s{g1.num_stages}) "
+                f"g2(n{g2.block_n} k{g2.block_k} w{g2.num_warps} s{g2.num_stages})")
+
+
+ANY = None
+ShapeKey = tuple[int, int, int, int]
+
+
+def _decode(n1, k1, w1, s1, n2, k2, w2, s2) -> MoEConfig:
+    return MoEConfig(False, 16, GemmConfig(n1, k1, w1, s1), GemmConfig(n2, k2, w2, s2))
+
+
+def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2) -> MoEConfig:
+    return MoEConfig(True, m, GemmConfig(n1, k1, w1, s1), GemmConfig(n2, k2, w2, s2))
+
+
+#: (shape key or ANY, max tokens, config), searched in order.
+TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
+    (ANY, 4, _decode(32, 256, 4, 3, 32, 256, 4, 3)),
+    (ANY, 64, _grouped(16, 32, 256, 4, 3, 32, 256, 4, 3)),
+    (ANY, 512, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3)),
+    (ANY, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3)),
+    (ANY, 1 << 62, _grouped(128, 64, 128, 8, 3, 128, 128, 8, 3)),
+)
+
+#: Configurations ``mxfp4-plugin bench --tune`` tries per shape and token count.
+CANDIDATES: tuple[MoEConfig, ...] = (
+    _decode(16, 256, 4, 3, 16, 256, 4, 3),
+    _decode(32, 256, 4, 3, 32, 256, 4, 3),
+    _decode(32, 128, 4, 4, 32, 128, 4, 4),
+    _decode(64, 128, 4, 3, 32, 256, 4, 3),
+    _grouped(16, 32, 256, 4, 3, 32, 256, 4, 3),
+    _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3),
+    _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3),
+    _grouped(64, 64, 128, 4, 3, 128, 128, 8, 3),
+    _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3),
+    _grouped(128, 64, 128, 8, 3, 128, 128, 8, 3),
+    _grouped(128, 128, 64, 8, 3, 128, 64, 8, 4),
+    _grouped(256, 64, 64, 8, 3, 128, 64, 8, 3),
+)
+
+
+def select(num_tokens: int, shape: ShapeKey) -> MoEConfig:
+    for key, max_tokens, config in TABLE:
+        if (key is ANY or key == shape) and num_tokens <= max_tokens:
+            return config
+    raise LookupError(f"configs.TABLE: no row for {num_tokens} tokens and shape {shape}")
