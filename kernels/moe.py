@@ -4,12 +4,13 @@
     out = fused_moe(x, topk_weights, topk_ids, experts, activation)
 
 * ``prepare_experts``: once per layer; the canonical MXFP4 tensors (``mxfp4_plugin.weights``)
-  into the kernel's layout (``moe_details/layout.py``): gate rows then up rows, K in 64-element
-  chunks, on the GPU the BF16X2 bit order; biases to float32. Weights stay 4-bit.
+  into the kernel's layout (``moe_details/layout.py``): gate rows then up rows, on the GPU
+  the BF16X2 bit order within each 32-bit word; biases to float32. Weights stay 4-bit and
+  unpadded (K only needs to be a multiple of 32).
 * ``fused_moe``: ``x [M, H]`` (bf16 or fp16), ``topk_weights [M, k]``, ``topk_ids [M, k]``
   (local expert ids; -1 = on another rank, contributes nothing) -> ``[M, H]`` in x's dtype.
-  Decode sizes take two launches (GEMM1 with the gated activation, GEMM2 with the top-k sum);
-  larger ones group pairs by expert first and reduce the top-k rows last (``configs.py``).
+  Decode sizes take three launches (GEMM1 with bias and the gated activation, GEMM2 with bias
+  and router weight, the top-k sum); larger ones group pairs by expert first (``configs.py``).
   No host synchronisation and no data-dependent sizes: safe to capture in a CUDA graph.
 
 Under the Triton interpreter (``TRITON_INTERPRET=1``, CPU tensors) the same kernels run with
@@ -50,10 +51,10 @@ def default_layout(device: torch.device | str, act_dtype: torch.dtype) -> ValueL
 class ExpertWeights:
     """One layer's experts in the kernel's layout (see ``moe_details/layout.py``)."""
 
-    w13: torch.Tensor  # uint8 [E, 2I, Hp/2]: gate rows, then up rows
-    w13_scale: torch.Tensor  # uint8 [E, 2I, Hp/32]
-    w2: torch.Tensor  # uint8 [E, H, Ip/2]
-    w2_scale: torch.Tensor  # uint8 [E, H, Ip/32]
+    w13: torch.Tensor  # uint8 [E, 2I, H/2]: gate rows, then up rows
+    w13_scale: torch.Tensor  # uint8 [E, 2I, H/32]
+    w2: torch.Tensor  # uint8 [E, H, I/2]
+    w2_scale: torch.Tensor  # uint8 [E, H, I/32]
     w13_bias: torch.Tensor | None  # float32 [E, 2I], gate then up
     w2_bias: torch.Tensor | None  # float32 [E, H]
     hidden: int
@@ -92,9 +93,9 @@ def prepare_experts(w13: torch.Tensor, w13_scale: torch.Tensor, w2: torch.Tensor
         raise ValueError(f"w13_bias, w2_bias: expected shapes {(e, two_i)} and {(e, hidden)}, got "
                          f"{tuple(w13_bias.shape)} and {tuple(w2_bias.shape)}")
     layout = ValueLayout(layout) if layout is not None else default_layout(w13.device, act_dtype)
-    w13_k, w13_s = to_kernel_layout(concatenate_gate_up(w13, interleaved),
-                                    concatenate_gate_up(w13_scale, interleaved), layout)
-    w2_k, w2_s = to_kernel_layout(w2, w2_scale, layout)
+    w13_k = to_kernel_layout(concatenate_gate_up(w13, interleaved), layout)
+    w13_s = concatenate_gate_up(w13_scale, interleaved)
+    w2_k, w2_s = to_kernel_layout(w2, layout), w2_scale.contiguous()
     b13 = None if w13_bias is None else concatenate_gate_up(w13_bias.float(), interleaved)
     b2 = None if w2_bias is None else w2_bias.float().contiguous()
     return ExpertWeights(w13_k, w13_s, w2_k, w2_s, b13, b2, hidden, intermediate, layout)
@@ -121,15 +122,12 @@ def fused_moe(x: torch.Tensor, topk_weights: torch.Tensor, topk_ids: torch.Tenso
         blocks, bookkeeping = groups.max_blocks, (groups.sorted_pairs, groups.block_expert, groups.block_rows)
     else:
         blocks, bookkeeping = num_pairs, (ids, ids, ids)  # unused when not grouped
+    y = torch.empty((num_pairs, experts.hidden), dtype=torch.float32, device=x.device)
     _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, common)
-    if config.grouped:
-        y = torch.empty((num_pairs, experts.hidden), dtype=torch.float32, device=x.device)
-        _gemm2(act, experts, y, ids, gammas, bookkeeping, blocks, k, config, common)
-        grid = (m, triton.cdiv(experts.hidden, REDUCE_BLOCK))
-        gemm.reduce_topk_kernel[grid](y, y.stride(0), ids, out, out.stride(0), k, experts.hidden,
-                                      BLOCK=REDUCE_BLOCK, num_warps=4)
-    else:
-        _gemm2(act, experts, out, ids, gammas, bookkeeping, m, k, config, common)
+    _gemm2(act, experts, y, ids, gammas, bookkeeping, blocks, config, common)
+    grid = (m, triton.cdiv(experts.hidden, REDUCE_BLOCK))
+    gemm.reduce_topk_kernel[grid](y, y.stride(0), ids, out, out.stride(0), k, experts.hidden,
+                                  BLOCK=REDUCE_BLOCK, num_warps=4)
     return out
 
 
@@ -143,32 +141,34 @@ def _common_constexprs(act_dtype: torch.dtype, experts: ExpertWeights, config: M
         dot_dtype, precision = act_dtype, "tf32"  # precision applies to float32 operands only
     return {"LAYOUT": 1 if experts.layout is ValueLayout.BF16X2 else 0,
             "DOT_DTYPE": _tl_dtype(dot_dtype), "PRECISION": precision,
-            "GROUPED": config.grouped, "HAS_BIAS": experts.w13_bias is not None, "BLOCK_M": config.block_m}
+            "GROUPED": config.grouped, "BLOCK_M": config.block_m}
 
 
 def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, common):
     c = config.gemm1
     bias = experts.w13_bias if experts.w13_bias is not None else experts.w13_scale  # never read without bias
     grid = (blocks * triton.cdiv(experts.intermediate, c.block_n),)
+    words = experts.w13.view(torch.int32)
     gemm.gemm1_kernel[grid](
-        x, x.stride(0), experts.w13, experts.w13_scale, bias,
-        experts.w13.stride(0), experts.w13.stride(1), experts.w13_scale.stride(0), experts.w13_scale.stride(1),
+        x, x.stride(0), words, experts.w13_scale, bias,
+        words.stride(0), words.stride(1), experts.w13_scale.stride(0), experts.w13_scale.stride(1),
         bias.stride(0), act, act.stride(0), ids, *bookkeeping,
-        k, experts.intermediate, experts.hidden, experts.w13.shape[2] * 2,
+        k, experts.intermediate, experts.hidden, int(experts.w13_bias is not None),
+        1 if activation.kind is Activation.SWIGLU_OAI else 0,
         float(activation.alpha or 0.0), float(activation.limit or 0.0),
-        ACTIVATION=1 if activation.kind is Activation.SWIGLU_OAI else 0,
         BLOCK_N=c.block_n, BLOCK_K=c.block_k, num_warps=c.num_warps, num_stages=c.num_stages, **common)
 
 
-def _gemm2(act, experts, out, ids, gammas, bookkeeping, blocks, k, config, common):
+def _gemm2(act, experts, y, ids, gammas, bookkeeping, blocks, config, common):
     c = config.gemm2
     bias = experts.w2_bias if experts.w2_bias is not None else experts.w2_scale  # never read without bias
     grid = (blocks * triton.cdiv(experts.hidden, c.block_n),)
+    words = experts.w2.view(torch.int32)
     gemm.gemm2_kernel[grid](
-        act, act.stride(0), experts.w2, experts.w2_scale, bias,
-        experts.w2.stride(0), experts.w2.stride(1), experts.w2_scale.stride(0), experts.w2_scale.stride(1),
-        bias.stride(0), out, out.stride(0), ids, gammas, *bookkeeping,
-        k, experts.hidden, experts.intermediate, experts.w2.shape[2] * 2,
+        act, act.stride(0), words, experts.w2_scale, bias,
+        words.stride(0), words.stride(1), experts.w2_scale.stride(0), experts.w2_scale.stride(1),
+        bias.stride(0), y, y.stride(0), ids, gammas, *bookkeeping,
+        experts.hidden, experts.intermediate, int(experts.w2_bias is not None),
         BLOCK_N=c.block_n, BLOCK_K=c.block_k, num_warps=c.num_warps, num_stages=c.num_stages, **common)
 
 

@@ -54,15 +54,20 @@ def test_interpreter_did_not_leak_into_this_process():
 
 def test_bf16x2_layout_decodes_to_the_canonical_values():
     """The GPU's BF16X2 bit order, decoded the way the kernel's PTX does (in PyTorch), gives
-    back exactly the codes of the canonical layout, chunk-paired as the kernel expects."""
+    back exactly the canonical codes' values, in K order."""
     import torch
 
     from mxfp4_plugin import mx
 
     gen = torch.Generator().manual_seed(3)
-    blocks = torch.randint(0, 256, (2, 5, 96), dtype=torch.uint8, generator=gen)  # K = 192: pads to 192
-    scales = torch.full((2, 5, 6), 127, dtype=torch.uint8)
-    packed, _ = to_kernel_layout(blocks, scales, ValueLayout.BF16X2)
-    lo, hi = bf16x2_decode_reference(packed)
-    values = mx.dequantize(blocks, scales).unflatten(-1, (-1, 2, 32))
-    assert torch.equal(lo, values[..., 0, :].flatten(-2)) and torch.equal(hi, values[..., 1, :].flatten(-2))
+    blocks = torch.randint(0, 256, (2, 5, 48), dtype=torch.uint8, generator=gen)  # K = 96: not a multiple of 64
+    scales = torch.full((2, 5, 3), 127, dtype=torch.uint8)
+    decoded = bf16x2_decode_reference(to_kernel_layout(blocks, ValueLayout.BF16X2))
+    assert torch.equal(decoded, mx.dequantize(blocks, scales))
+
+
+def test_nibbles_layout_is_the_checkpoint_itself():
+    import torch
+
+    blocks = torch.randint(0, 256, (1, 3, 16), dtype=torch.uint8)
+    assert torch.equal(to_kernel_layout(blocks, ValueLayout.NIBBLES), blocks)

@@ -2,9 +2,9 @@
 
 A row applies to a shape key ``(experts, top_k, hidden, intermediate)`` (``ANY`` for every
 shape without a row of its own) and to token counts up to ``max_tokens``; the first match
-wins. ``grouped=False`` is the decode path (no routing pass: GEMM1 serves one (token, slot)
-pair per program, GEMM2 one token); ``grouped=True`` sorts pairs by expert into blocks of
-``block_m`` (the MMA's N) so each expert's weights are read once per block.
+wins. ``grouped=False`` is the decode path (no routing pass: each GEMM program serves one
+(token, slot) pair); ``grouped=True`` sorts pairs by expert into blocks of ``block_m`` (the
+MMA's N) so each expert's weights are read once per block.
 
 Measured on H200 with ``mxfp4-plugin bench`` (BENCHMARKS.md); rows are the fastest of the
 candidates ``CANDIDATES`` tried there.
@@ -18,13 +18,13 @@ import dataclasses
 @dataclasses.dataclass(frozen=True)
 class GemmConfig:
     block_n: int  # output rows per program (GEMM1: gate rows, plus as many up rows)
-    block_k: int  # K per step, a multiple of 64
+    block_k: int  # K per step (a power of two >= 32; K need not be a multiple of it)
     num_warps: int
     num_stages: int
 
     def __post_init__(self) -> None:
-        if self.block_k % 64 or self.block_k & (self.block_k - 1):
-            raise ValueError(f"block_k: expected a power of two >= 64, got {self.block_k}")
+        if self.block_k < 32 or self.block_k & (self.block_k - 1):
+            raise ValueError(f"block_k: expected a power of two >= 32, got {self.block_k}")
         if self.block_n < 16 or self.block_n & (self.block_n - 1):
             raise ValueError(f"block_n: expected a power of two >= 16, got {self.block_n}")
 
@@ -57,28 +57,35 @@ def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2) -> MoEConfig:
 
 #: (shape key or ANY, max tokens, config), searched in order.
 TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
-    (ANY, 4, _decode(32, 256, 4, 3, 32, 256, 4, 3)),
-    (ANY, 64, _grouped(16, 32, 256, 4, 3, 32, 256, 4, 3)),
-    (ANY, 512, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3)),
-    (ANY, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3)),
-    (ANY, 1 << 62, _grouped(128, 64, 128, 8, 3, 128, 128, 8, 3)),
+    (ANY, 4, _decode(32, 128, 4, 3, 32, 128, 4, 3)),
+    (ANY, 256, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3)),
+    (ANY, 1024, _grouped(64, 64, 128, 8, 3, 128, 64, 8, 3)),
+    (ANY, 1 << 62, _grouped(128, 64, 64, 8, 3, 128, 64, 8, 3)),
 )
 
-#: Configurations ``mxfp4-plugin bench --tune`` tries per shape and token count.
+#: Configurations ``mxfp4-plugin bench --tune`` tries, and the token counts it tries them at.
 CANDIDATES: tuple[MoEConfig, ...] = (
+    _decode(32, 128, 4, 3, 32, 128, 4, 3),
     _decode(16, 256, 4, 3, 16, 256, 4, 3),
-    _decode(32, 256, 4, 3, 32, 256, 4, 3),
-    _decode(32, 128, 4, 4, 32, 128, 4, 4),
-    _decode(64, 128, 4, 3, 32, 256, 4, 3),
-    _grouped(16, 32, 256, 4, 3, 32, 256, 4, 3),
+    _decode(64, 128, 4, 3, 64, 128, 4, 3),
+    _decode(16, 128, 4, 4, 32, 128, 4, 4),
+    _grouped(16, 32, 128, 4, 3, 64, 128, 4, 3),
     _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3),
+    _grouped(16, 64, 128, 8, 3, 128, 128, 8, 3),
     _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3),
-    _grouped(64, 64, 128, 4, 3, 128, 128, 8, 3),
-    _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3),
-    _grouped(128, 64, 128, 8, 3, 128, 128, 8, 3),
-    _grouped(128, 128, 64, 8, 3, 128, 64, 8, 4),
+    _grouped(64, 64, 128, 8, 3, 128, 64, 8, 3),
+    _grouped(64, 64, 64, 4, 3, 64, 64, 4, 3),
+    _grouped(128, 64, 64, 8, 3, 128, 64, 8, 3),
+    _grouped(128, 128, 64, 8, 3, 128, 64, 8, 3),
     _grouped(256, 64, 64, 8, 3, 128, 64, 8, 3),
 )
+
+
+def worth_trying(config: MoEConfig, num_tokens: int) -> bool:
+    """Which candidates ``--tune`` times at a token count (the others cannot win there)."""
+    if not config.grouped:
+        return num_tokens <= 16
+    return (config.block_m <= 32 and num_tokens <= 1024) or (config.block_m >= 64 and num_tokens >= 256)
 
 
 def select(num_tokens: int, shape: ShapeKey) -> MoEConfig:

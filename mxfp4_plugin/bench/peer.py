@@ -1,6 +1,6 @@
 """The benchmark's own driver for OpenAI's ``triton_kernels`` (vLLM's default MXFP4 MoE on
 Hopper), used by ``mxfp4-plugin bench`` only while no backend named ``triton_kernels`` is
-registered. Once the real backend (``mxfp4_plugin/backends/triton_kernels.py``) is merged,
+registered. Once the real backend (``mxfp4_plugin/backends/`` on the backends branch) is merged,
 the bench runs that one instead and this module is not used.
 
 Drives API generation 3.5.1 the way vLLM 0.33 does (ENGINE_NOTES 5.1): w13 rows interleaved
@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import torch
 
-from .backends.base import Backend
-from .platform import Platform
-from .spec import Activation, GateUpOrder, MoESpec
-from .weights import MoEWeights
+from ..backends.base import Backend
+from ..platform import Platform
+from ..spec import Activation, GateUpOrder, MoESpec
+from ..weights import MoEWeights
 
 _SILU_FN = None
 
