@@ -156,7 +156,8 @@ def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, com
         k, experts.intermediate, experts.hidden, int(experts.w13_bias is not None),
         1 if activation.kind is Activation.SWIGLU_OAI else 0,
         float(activation.alpha or 0.0), float(activation.limit or 0.0),
-        BLOCK_N=c.block_n, BLOCK_K=c.block_k, num_warps=c.num_warps, num_stages=c.num_stages, **common)
+        BLOCK_N=c.block_n, BLOCK_K=c.block_k, WEIGHTS_AS_A=c.weights_as_a, num_warps=c.num_warps,
+        num_stages=c.num_stages, **common)
 
 
 def _gemm2(act, experts, y, ids, gammas, bookkeeping, blocks, config, common):
@@ -169,7 +170,8 @@ def _gemm2(act, experts, y, ids, gammas, bookkeeping, blocks, config, common):
         words.stride(0), words.stride(1), experts.w2_scale.stride(0), experts.w2_scale.stride(1),
         bias.stride(0), y, y.stride(0), ids, gammas, *bookkeeping,
         experts.hidden, experts.intermediate, int(experts.w2_bias is not None),
-        BLOCK_N=c.block_n, BLOCK_K=c.block_k, num_warps=c.num_warps, num_stages=c.num_stages, **common)
+        BLOCK_N=c.block_n, BLOCK_K=c.block_k, WEIGHTS_AS_A=c.weights_as_a, num_warps=c.num_warps,
+        num_stages=c.num_stages, **common)
 
 
 def _tl_dtype(dtype: torch.dtype):

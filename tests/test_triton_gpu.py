@@ -1,7 +1,7 @@
 """Our Triton backend on a CUDA GPU against the reference backend (float32), fresh random data.
 
 Skipped without CUDA. Covers the benchmark's layer shapes, sizes that are not multiples of
-128 (and an intermediate size that is not a multiple of 64: padded once at prepare), EP maps
+128 (nor of 64: 704 and 736, read unpadded), EP maps
 with missing experts, both gate/up row orders, SiLU and SwiGLU-OAI, bias on and off, fp16,
 both weight layouts, every launch configuration we ship or tune, and CUDA-graph replay.
 """
@@ -73,8 +73,9 @@ def test_benchmark_shapes(shape, tokens):
 
 
 def small(activation=SWIGLU, order=GateUpOrder.INTERLEAVED, bias=True, dtype=torch.bfloat16, hidden=704,
-          intermediate=720, experts=16, top_k=4):
-    """704 = 11 x 64 and 720 = 22.5 x 32: neither a multiple of 128; 720 is padded to 768 at prepare."""
+          intermediate=736, experts=16, top_k=4):
+    """704 = 22 x 32 and 736 = 23 x 32 (gpt-oss-120b's intermediate size per rank at TP4): neither
+    is a multiple of 64 or 128, and the kernels read them unpadded."""
     return MoESpec(num_experts=experts, top_k=top_k, hidden_size=hidden, intermediate_size=intermediate,
                    activation=activation, gate_up_order=order, has_bias=bias, act_dtype=dtype)
 
@@ -99,7 +100,7 @@ def test_expert_parallel_map_with_missing_experts(ep_rank, tokens):
     e, ep = 16, 3
     emap = contiguous_expert_map(e, ep_rank, ep)
     local = sum(1 for v in emap if v >= 0)
-    spec = MoESpec(num_experts=e, num_local_experts=local, top_k=4, hidden_size=704, intermediate_size=720,
+    spec = MoESpec(num_experts=e, num_local_experts=local, top_k=4, hidden_size=704, intermediate_size=736,
                    activation=SWIGLU, has_bias=True, expert_map=emap, parallel=ParallelLayout(ep_rank=ep_rank, ep_size=ep))
     gen = torch.Generator("cuda").manual_seed(5)
     weights = bench_shapes.random_weights(spec, torch.device("cuda"), gen)
@@ -109,7 +110,7 @@ def test_expert_parallel_map_with_missing_experts(ep_rank, tokens):
     for name in ("triton", "reference"):
         methods[name] = Mxfp4MoEMethod(spec, request=name, platform=platform())
         methods[name].process_weights_after_loading(tensors)
-    i = bench_shapes.random_inputs(MoESpec(num_experts=e, top_k=4, hidden_size=704, intermediate_size=720,
+    i = bench_shapes.random_inputs(MoESpec(num_experts=e, top_k=4, hidden_size=704, intermediate_size=736,
                                            activation=SWIGLU, has_bias=True), tokens, torch.device("cuda"), gen)
     out = methods["triton"](i.x, i.topk_weights, i.topk_ids)
     expected = methods["reference"](i.x, i.topk_weights, i.topk_ids)  # bf16-rounded, same ids mapping

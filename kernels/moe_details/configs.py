@@ -21,6 +21,7 @@ class GemmConfig:
     block_k: int  # K per step (a power of two >= 32; K need not be a multiple of it)
     num_warps: int
     num_stages: int
+    weights_as_a: bool = True  # decoded weights as the MMA's A operand (else B, tokens as A)
 
     def __post_init__(self) -> None:
         if self.block_k < 32 or self.block_k & (self.block_k - 1):
@@ -38,9 +39,10 @@ class MoEConfig:
 
     def describe(self) -> str:
         g1, g2 = self.gemm1, self.gemm2
-        return (f"{'grouped' if self.grouped else 'decode'} m{self.block_m} "
-                f"g1(n{g1.block_n} k{g1.block_k} w{g1.num_warps} s{g1.num_stages}) "
-                f"g2(n{g2.block_n} k{g2.block_k} w{g2.num_warps} s{g2.num_stages})")
+        def gemm(g: GemmConfig) -> str:
+            return f"n{g.block_n} k{g.block_k} w{g.num_warps} s{g.num_stages}{'' if g.weights_as_a else ' wB'}"
+
+        return f"{'grouped' if self.grouped else 'decode'} m{self.block_m} g1({gemm(g1)}) g2({gemm(g2)})"
 
 
 ANY = None
@@ -51,8 +53,8 @@ def _decode(n1, k1, w1, s1, n2, k2, w2, s2) -> MoEConfig:
     return MoEConfig(False, 16, GemmConfig(n1, k1, w1, s1), GemmConfig(n2, k2, w2, s2))
 
 
-def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2) -> MoEConfig:
-    return MoEConfig(True, m, GemmConfig(n1, k1, w1, s1), GemmConfig(n2, k2, w2, s2))
+def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True) -> MoEConfig:
+    return MoEConfig(True, m, GemmConfig(n1, k1, w1, s1, weights_as_a), GemmConfig(n2, k2, w2, s2, weights_as_a))
 
 
 #: (shape key or ANY, max tokens, config), searched in order.
@@ -78,6 +80,11 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _grouped(128, 64, 64, 8, 3, 128, 64, 8, 3),
     _grouped(128, 128, 64, 8, 3, 128, 64, 8, 3),
     _grouped(256, 64, 64, 8, 3, 128, 64, 8, 3),
+    _grouped(64, 64, 64, 4, 3, 64, 64, 4, 3, weights_as_a=False),
+    _grouped(64, 128, 64, 8, 3, 128, 64, 8, 3, weights_as_a=False),
+    _grouped(128, 64, 64, 8, 3, 128, 64, 8, 3, weights_as_a=False),
+    _grouped(128, 128, 64, 8, 3, 128, 64, 8, 3, weights_as_a=False),
+    _grouped(128, 64, 32, 4, 4, 64, 64, 4, 3, weights_as_a=False),
 )
 
 

@@ -1,8 +1,9 @@
 """The two expert GEMMs and the top-k reduction (Triton kernels).
 
-Both GEMMs compute the transposed product ``acc[n, m] = sum_k W[n, k] * X[m, k]``: the
-weights, decoded in registers, are the MMA's A operand (the big one), the few tokens routed
-to an expert are its B operand, so small token counts still fill the MMA's M dimension.
+Both GEMMs compute ``acc[n, m] = sum_k W[n, k] * X[m, k]``. With ``WEIGHTS_AS_A`` the
+weights, decoded in registers, are the MMA's A operand and the few tokens routed to an
+expert its B operand, so small token counts still fill the MMA's M dimension; without it
+the tokens are A and the decoded weights go to shared memory as B (large token blocks).
 One program owns ``BLOCK_N`` output rows of one expert for up to ``BLOCK_M`` (token, slot)
 pairs and loops over K; weights are read once per program, never copied.
 
@@ -43,19 +44,27 @@ def _block_rows(pid_b, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
 
 
 @triton.jit
-def _mma_loop(x_ptrs, valid_m, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, mask_n, acc, acc2,
-              DUAL: tl.constexpr, LAYOUT: tl.constexpr, DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
-              BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
-    """K loop: ``acc += W[:, k-tile] @ X[k-tile, :]``. ``x_ptrs [BLOCK_K, BLOCK_M]`` point at the
-    first K tile of the activations; ``DUAL``: a second weight stream (``w2_ptrs``, ``s2_ptrs``
-    -> ``acc2``) shares the activations.
+def _mma_loop(x_ptrs, valid_m, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, mask_n,
+              DUAL: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr, DOT_DTYPE: tl.constexpr,
+              PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+    """K loop -> ``(acc, acc2)``, each ``[BLOCK_N, BLOCK_M]`` float32: ``W[:, k] @ X[k, :]``.
+    ``x_ptrs [BLOCK_K, BLOCK_M]`` point at the first K tile of the activations; ``DUAL``: a
+    second weight stream (``w2_ptrs``, ``s2_ptrs`` -> ``acc2``) shares the activations.
 
-    Triton's pipeliner stages the weight words through shared memory (``num_stages``) but not
-    the activations (the MMA's shared-memory operand, while the decoded weights sit in
-    registers) nor the byte-wide scales: those are loaded here one K step ahead."""
+    ``WEIGHTS_AS_A``: the decoded weights are the MMA's A operand (rows = output features,
+    good when few tokens share an expert); otherwise the activations are A and the weights,
+    transposed, are B (rows = tokens, good for large blocks of tokens).
+
+    Triton's pipeliner stages the weight words through shared memory (``num_stages``); the
+    activations and the byte-wide scales are loaded here one K step ahead instead."""
     offs_k = tl.arange(0, BLOCK_K)
     offs_w = tl.arange(0, BLOCK_K // 8)
     offs_s = tl.arange(0, BLOCK_K // 32)
+    if WEIGHTS_AS_A:
+        acc = tl.zeros((BLOCK_N, BLOCK_M), tl.float32)
+    else:
+        acc = tl.zeros((BLOCK_M, BLOCK_N), tl.float32)
+    acc2 = acc
     x_next = tl.load(x_ptrs, mask=valid_m[None, :] & (offs_k < k_true)[:, None], other=0.0)
     s_next = tl.load(s_ptrs, mask=mask_n[:, None] & (32 * offs_s < k_true)[None, :], other=0)
     s2_next = s_next
@@ -70,13 +79,23 @@ def _mma_loop(x_ptrs, valid_m, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, mask_n,
         mask_s1 = mask_n[:, None] & (k1 + 32 * offs_s < k_true)[None, :]
         s_next = tl.load(s_ptrs + k1 // 32, mask=mask_s1, other=0)
         mask_w = mask_n[:, None] & (k0 + 8 * offs_w < k_true)[None, :]
-        words = tl.load(w_ptrs + k0 // 8, mask=mask_w, other=0)
-        acc = tl.dot(decode_tile(words, s, BLOCK_N, BLOCK_K, LAYOUT, DOT_DTYPE), x, acc, input_precision=PRECISION)
+        w = decode_tile(tl.load(w_ptrs + k0 // 8, mask=mask_w, other=0), s, BLOCK_N, BLOCK_K, LAYOUT, DOT_DTYPE)
+        if WEIGHTS_AS_A:
+            acc = tl.dot(w, x, acc, input_precision=PRECISION)
+        else:
+            x_t = tl.trans(x)
+            acc = tl.dot(x_t, tl.trans(w), acc, input_precision=PRECISION)
         if DUAL:
             s2_next = tl.load(s2_ptrs + k1 // 32, mask=mask_s1, other=0)
-            words2 = tl.load(w2_ptrs + k0 // 8, mask=mask_w, other=0)
-            acc2 = tl.dot(decode_tile(words2, s2, BLOCK_N, BLOCK_K, LAYOUT, DOT_DTYPE), x, acc2,
-                          input_precision=PRECISION)
+            w2 = decode_tile(tl.load(w2_ptrs + k0 // 8, mask=mask_w, other=0), s2, BLOCK_N, BLOCK_K, LAYOUT,
+                             DOT_DTYPE)
+            if WEIGHTS_AS_A:
+                acc2 = tl.dot(w2, x, acc2, input_precision=PRECISION)
+            else:
+                acc2 = tl.dot(x_t, tl.trans(w2), acc2, input_precision=PRECISION)
+    if not WEIGHTS_AS_A:
+        acc = tl.trans(acc)
+        acc2 = tl.trans(acc2)
     return acc, acc2
 
 
@@ -113,7 +132,7 @@ def _gated(gate, up, activation, alpha, limit):
 def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, stride_se, stride_sn, stride_be,
                  act_ptr, stride_am, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
                  top_k, n_half, k_true, has_bias, activation, alpha, limit,
-                 GROUPED: tl.constexpr, LAYOUT: tl.constexpr,
+                 GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
                  DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
                  BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
     """x [M, H] -> act [M*top_k, I]: gate rows ``n`` and up rows ``I + n`` of w13, bias, gating.
@@ -131,11 +150,9 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, st
         wg_ptrs, sg_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wn, stride_se, stride_sn,
                                           offs_n, BLOCK_K)
         x_ptrs = _activation_pointers(x_ptr, pair // top_k, stride_xm, BLOCK_K)
-        acc_g = tl.zeros((BLOCK_N, BLOCK_M), tl.float32)
-        acc_u = tl.zeros((BLOCK_N, BLOCK_M), tl.float32)
         acc_g, acc_u = _mma_loop(x_ptrs, valid_m, k_true, wg_ptrs, sg_ptrs,
-                                 wg_ptrs + n_half * stride_wn, sg_ptrs + n_half * stride_sn, mask_n, acc_g, acc_u,
-                                 True, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_K)
+                                 wg_ptrs + n_half * stride_wn, sg_ptrs + n_half * stride_sn, mask_n,
+                                 True, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K)
         if has_bias != 0:
             b_row = b_ptr + expert.to(tl.int64) * stride_be + offs_n
             acc_g += tl.load(b_row, mask=mask_n, other=0.0)[:, None]
@@ -149,7 +166,8 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, st
 def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, stride_se, stride_sn, stride_be,
                  y_ptr, stride_ym, ids_ptr, weights_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
                  n_out, k_true, has_bias,
-                 GROUPED: tl.constexpr, LAYOUT: tl.constexpr, DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
+                 GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
+                 DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
                  BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
     """act [M*top_k, I] -> y [M*top_k, H] float32: down projection, bias, router weight."""
     pid = tl.program_id(0)
@@ -164,9 +182,8 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, st
         w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wn, stride_se, stride_sn,
                                         offs_n, BLOCK_K)
         a_ptrs = _activation_pointers(a_ptr, pair, stride_am, BLOCK_K)
-        zero = tl.zeros((BLOCK_N, BLOCK_M), tl.float32)
-        acc, _ = _mma_loop(a_ptrs, valid_m, k_true, w_ptrs, s_ptrs, w_ptrs, s_ptrs, mask_n, zero, zero,
-                           False, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_K)
+        acc, _ = _mma_loop(a_ptrs, valid_m, k_true, w_ptrs, s_ptrs, w_ptrs, s_ptrs, mask_n,
+                           False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K)
         if has_bias != 0:
             acc += tl.load(b_ptr + expert.to(tl.int64) * stride_be + offs_n, mask=mask_n, other=0.0)[:, None]
         gamma = tl.load(weights_ptr + pair, mask=valid_m, other=0.0).to(tl.float32)
