@@ -59,32 +59,30 @@ def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True) -> MoEConfig:
 
 #: (shape key or ANY, max tokens, config), searched in order.
 TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
-    (ANY, 4, _decode(32, 128, 4, 3, 32, 128, 4, 3)),
+    (ANY, 4, _decode(64, 128, 4, 3, 64, 128, 4, 3)),
     (ANY, 256, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3)),
-    (ANY, 1024, _grouped(64, 64, 128, 8, 3, 128, 64, 8, 3)),
-    (ANY, 1 << 62, _grouped(128, 64, 64, 8, 3, 128, 64, 8, 3)),
+    (ANY, 1024, _grouped(64, 128, 64, 8, 3, 128, 64, 8, 3)),
+    (ANY, 1 << 62, _grouped(128, 64, 64, 8, 3, 64, 64, 8, 3, weights_as_a=False)),
 )
 
 #: Configurations ``mxfp4-plugin bench --tune`` tries, and the token counts it tries them at.
+#: With weights as A, one warpgroup (4 warps) per 64 weight rows lets the decoded weights go
+#: straight into the MMA's registers (BF16X2 layout); other shapes shuffle through shared memory.
 CANDIDATES: tuple[MoEConfig, ...] = (
-    _decode(32, 128, 4, 3, 32, 128, 4, 3),
-    _decode(16, 256, 4, 3, 16, 256, 4, 3),
     _decode(64, 128, 4, 3, 64, 128, 4, 3),
-    _decode(16, 128, 4, 4, 32, 128, 4, 4),
-    _grouped(16, 32, 128, 4, 3, 64, 128, 4, 3),
+    _decode(128, 128, 8, 3, 128, 128, 8, 3),
+    _decode(64, 256, 4, 3, 64, 256, 4, 3),
+    _decode(64, 128, 4, 4, 64, 128, 4, 4),
     _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3),
-    _grouped(16, 64, 128, 8, 3, 128, 128, 8, 3),
+    _grouped(16, 128, 128, 8, 3, 128, 128, 8, 3),
     _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3),
-    _grouped(64, 64, 128, 8, 3, 128, 64, 8, 3),
-    _grouped(64, 64, 64, 4, 3, 64, 64, 4, 3),
-    _grouped(128, 64, 64, 8, 3, 128, 64, 8, 3),
-    _grouped(128, 128, 64, 8, 3, 128, 64, 8, 3),
-    _grouped(256, 64, 64, 8, 3, 128, 64, 8, 3),
-    _grouped(64, 64, 64, 4, 3, 64, 64, 4, 3, weights_as_a=False),
-    _grouped(64, 128, 64, 8, 3, 128, 64, 8, 3, weights_as_a=False),
-    _grouped(128, 64, 64, 8, 3, 128, 64, 8, 3, weights_as_a=False),
+    _grouped(32, 128, 128, 8, 3, 128, 128, 8, 3),
+    _grouped(64, 64, 64, 4, 4, 64, 64, 4, 4),
+    _grouped(64, 128, 64, 8, 3, 128, 64, 8, 3),
+    _grouped(64, 64, 128, 4, 3, 64, 128, 4, 3),
+    _grouped(128, 64, 64, 8, 3, 64, 64, 8, 3, weights_as_a=False),
     _grouped(128, 128, 64, 8, 3, 128, 64, 8, 3, weights_as_a=False),
-    _grouped(128, 64, 32, 4, 4, 64, 64, 4, 3, weights_as_a=False),
+    _grouped(256, 64, 64, 8, 3, 64, 64, 8, 3, weights_as_a=False),
 )
 
 

@@ -95,6 +95,18 @@ def _in_k_order(v00, v01, v10, v11, v20, v21, v30, v31, BLOCK_N: tl.constexpr, W
 
 
 @triton.jit
+def _in_fragment_order(v00, v01, v10, v11, v20, v21, v30, v31, BLOCK_N: tl.constexpr, WORDS: tl.constexpr):
+    """BF16X2 words: word ``4G + t`` holds elements ``32G + 16(R // 2) + 8(R % 2) + 2t + h`` at
+    ``vRH``: the (k, k+1), (k+8, k+9) pairs an MMA fragment thread holds, for two K blocks of 16.
+    -> ``[BLOCK_N, 8 * WORDS]`` in K order."""
+    G: tl.constexpr = WORDS // 4
+    lo = tl.join(tl.join(v00, v01), tl.join(v10, v11))  # [N, W, h, R % 2] for R // 2 = 0
+    hi = tl.join(tl.join(v20, v21), tl.join(v30, v31))
+    both = tl.reshape(tl.join(lo, hi), (BLOCK_N, G, 4, 2, 2, 2))  # [N, G, t, h, R % 2, R // 2]
+    return tl.reshape(tl.permute(both, (0, 1, 5, 4, 2, 3)), (BLOCK_N, 8 * WORDS))
+
+
+@triton.jit
 def _per_word(s, BLOCK_N: tl.constexpr, WORDS: tl.constexpr):
     """Block scales ``[BLOCK_N, WORDS // 4]`` -> one per word ``[BLOCK_N, WORDS]``."""
     return tl.reshape(tl.broadcast_to(tl.expand_dims(s, 2), (BLOCK_N, WORDS // 4, 4)), (BLOCK_N, WORDS))
@@ -109,8 +121,8 @@ def decode_tile(words, scale_bytes, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr
     scale = _per_word(scale_bytes.to(tl.int32), BLOCK_N, WORDS)
     if LAYOUT == BF16X2:
         r0, r1, r2, r3 = _bf16x2_decode(words, (scale << 7) | (scale << 23))
-        tile = _in_k_order(_low(r0), _high(r0), _low(r1), _high(r1), _low(r2), _high(r2), _low(r3), _high(r3),
-                           BLOCK_N, WORDS)
+        tile = _in_fragment_order(_low(r0), _high(r0), _low(r1), _high(r1), _low(r2), _high(r2), _low(r3),
+                                  _high(r3), BLOCK_N, WORDS)
     else:
         f = (scale << 23).to(tl.float32, bitcast=True)
         tile = _in_k_order(_e2m1_to_f32(words & 15) * f, _e2m1_to_f32((words >> 4) & 15) * f,
