@@ -57,12 +57,26 @@ def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True) -> MoEConfig:
     return MoEConfig(True, m, GemmConfig(n1, k1, w1, s1, weights_as_a), GemmConfig(n2, k2, w2, s2, weights_as_a))
 
 
-#: (shape key or ANY, max tokens, config), searched in order.
+GPT_OSS_120B: ShapeKey = (128, 4, 2880, 2880)
+GPT_OSS_20B: ShapeKey = (32, 4, 2880, 2880)
+DEEPSEEK_LIKE: ShapeKey = (256, 8, 4096, 2048)
+
+#: (shape key or ANY, max tokens, config), searched in order. The rows for named shapes are
+#: the fastest candidates of ``mxfp4-plugin bench --tune`` on H200 (BENCHMARKS.md); ANY follows
+#: gpt-oss-120b's, the most common layer here.
 TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
+    (GPT_OSS_20B, 4, _decode(64, 128, 4, 3, 64, 128, 4, 3)),
+    (GPT_OSS_20B, 64, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3)),
+    (GPT_OSS_20B, 256, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3)),
+    (GPT_OSS_20B, 1 << 62, _grouped(64, 64, 64, 4, 4, 64, 64, 4, 4)),
+    (DEEPSEEK_LIKE, 16, _decode(64, 256, 4, 3, 64, 256, 4, 3)),
+    (DEEPSEEK_LIKE, 256, _grouped(16, 128, 128, 8, 3, 128, 128, 8, 3)),
+    (DEEPSEEK_LIKE, 1024, _grouped(32, 128, 128, 8, 3, 128, 128, 8, 3)),
+    (DEEPSEEK_LIKE, 1 << 62, _grouped(64, 64, 128, 4, 3, 64, 128, 4, 3)),
     (ANY, 4, _decode(64, 128, 4, 3, 64, 128, 4, 3)),
     (ANY, 256, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3)),
-    (ANY, 1024, _grouped(64, 128, 64, 8, 3, 128, 64, 8, 3)),
-    (ANY, 1 << 62, _grouped(128, 64, 64, 8, 3, 64, 64, 8, 3, weights_as_a=False)),
+    (ANY, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3)),
+    (ANY, 1 << 62, _grouped(64, 64, 64, 4, 4, 64, 64, 4, 4)),
 )
 
 #: Configurations ``mxfp4-plugin bench --tune`` tries, and the token counts it tries them at.
@@ -80,9 +94,10 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _grouped(64, 64, 64, 4, 4, 64, 64, 4, 4),
     _grouped(64, 128, 64, 8, 3, 128, 64, 8, 3),
     _grouped(64, 64, 128, 4, 3, 64, 128, 4, 3),
+    _grouped(64, 128, 128, 8, 3, 128, 128, 8, 3),
+    _grouped(128, 64, 32, 4, 4, 64, 128, 4, 3),
     _grouped(128, 64, 64, 8, 3, 64, 64, 8, 3, weights_as_a=False),
     _grouped(128, 128, 64, 8, 3, 128, 64, 8, 3, weights_as_a=False),
-    _grouped(256, 64, 64, 8, 3, 64, 64, 8, 3, weights_as_a=False),
 )
 
 
