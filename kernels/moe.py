@@ -30,7 +30,7 @@ from mxfp4_plugin import mx
 from mxfp4_plugin.spec import Activation, ActivationSpec
 
 from .moe_details import configs, gemm, routing
-from .moe_details.configs import MoEConfig
+from .moe_details.configs import GemmConfig, MoEConfig
 from .moe_details.layout import ValueLayout, concatenate_gate_up, to_kernel_layout
 
 ACT_DTYPES = (torch.bfloat16, torch.float16)
@@ -144,34 +144,35 @@ def _common_constexprs(act_dtype: torch.dtype, experts: ExpertWeights, config: M
             "GROUPED": config.grouped, "BLOCK_M": config.block_m}
 
 
+def _weight_args(blocks: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None) -> tuple:
+    """A GEMM kernel's weight operands: the codes as int32 words, scales, bias (the scales stand
+    in, never read, when there is none) and their strides, in the kernels' argument order."""
+    words = blocks.view(torch.int32)
+    b = bias if bias is not None else scales
+    return (words, scales, b, words.stride(0), words.stride(1), scales.stride(0), scales.stride(1), b.stride(0))
+
+
+def _launch_options(c: GemmConfig, common: dict) -> dict:
+    return dict(BLOCK_N=c.block_n, BLOCK_K=c.block_k, WEIGHTS_AS_A=c.weights_as_a, num_warps=c.num_warps,
+                num_stages=c.num_stages, **common)
+
+
 def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, common):
-    c = config.gemm1
-    bias = experts.w13_bias if experts.w13_bias is not None else experts.w13_scale  # never read without bias
-    grid = (blocks * triton.cdiv(experts.intermediate, c.block_n),)
-    words = experts.w13.view(torch.int32)
+    grid = (blocks * triton.cdiv(experts.intermediate, config.gemm1.block_n),)
     gemm.gemm1_kernel[grid](
-        x, x.stride(0), words, experts.w13_scale, bias,
-        words.stride(0), words.stride(1), experts.w13_scale.stride(0), experts.w13_scale.stride(1),
-        bias.stride(0), act, act.stride(0), ids, *bookkeeping,
+        x, x.stride(0), *_weight_args(experts.w13, experts.w13_scale, experts.w13_bias),
+        act, act.stride(0), ids, *bookkeeping,
         k, experts.intermediate, experts.hidden, int(experts.w13_bias is not None),
         1 if activation.kind is Activation.SWIGLU_OAI else 0,
-        float(activation.alpha or 0.0), float(activation.limit or 0.0),
-        BLOCK_N=c.block_n, BLOCK_K=c.block_k, WEIGHTS_AS_A=c.weights_as_a, num_warps=c.num_warps,
-        num_stages=c.num_stages, **common)
+        float(activation.alpha or 0.0), float(activation.limit or 0.0), **_launch_options(config.gemm1, common))
 
 
 def _gemm2(act, experts, y, ids, gammas, bookkeeping, blocks, config, common):
-    c = config.gemm2
-    bias = experts.w2_bias if experts.w2_bias is not None else experts.w2_scale  # never read without bias
-    grid = (blocks * triton.cdiv(experts.hidden, c.block_n),)
-    words = experts.w2.view(torch.int32)
+    grid = (blocks * triton.cdiv(experts.hidden, config.gemm2.block_n),)
     gemm.gemm2_kernel[grid](
-        act, act.stride(0), words, experts.w2_scale, bias,
-        words.stride(0), words.stride(1), experts.w2_scale.stride(0), experts.w2_scale.stride(1),
-        bias.stride(0), y, y.stride(0), ids, gammas, *bookkeeping,
-        experts.hidden, experts.intermediate, int(experts.w2_bias is not None),
-        BLOCK_N=c.block_n, BLOCK_K=c.block_k, WEIGHTS_AS_A=c.weights_as_a, num_warps=c.num_warps,
-        num_stages=c.num_stages, **common)
+        act, act.stride(0), *_weight_args(experts.w2, experts.w2_scale, experts.w2_bias),
+        y, y.stride(0), ids, gammas, *bookkeeping,
+        experts.hidden, experts.intermediate, int(experts.w2_bias is not None), **_launch_options(config.gemm2, common))
 
 
 def _tl_dtype(dtype: torch.dtype):

@@ -135,7 +135,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                            rotations=args.rotations, iters=args.iters, tune=args.tune, seed=args.seed,
                            progress=not args.quiet)
     result = run_bench(options)
-    result["command"] = " ".join(sys.argv)
+    result["command"] = "mxfp4-plugin " + " ".join(sys.argv[1:])
     paths = report.write(result, Path(args.out))
     print(report.table(result))
     print("wrote " + ", ".join(str(p) for p in paths))

@@ -21,8 +21,10 @@ AUTO = "auto"
 
 # Preference per platform family, best first. Keys are Platform.family values; "cuda" is
 # any CUDA family without a row of its own. Only registered backends may appear here.
-# triton: measured on sm90 (BENCHMARKS.md); on other CUDA families it is correct by
-# construction (capability >= 8.0) but unmeasured, and still far faster than reference.
+# triton: checked against reference on sm90 (tests/test_triton_gpu.py) and measured there
+# (BENCHMARKS.md); on other CUDA families of capability >= 8.0 it is unmeasured, and still far
+# faster than reference. Against triton_kernels (not registered on this branch) it is faster
+# only at decode sizes (1-4 tokens on H200): read BENCHMARKS.md before ranking the two.
 ORDER: dict[str, tuple[str, ...]] = {
     "cpu": ("reference",),
     "sm90": ("triton", "reference"),

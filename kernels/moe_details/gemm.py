@@ -112,6 +112,23 @@ def _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wn, stride_se, stride
 
 
 @triton.jit
+def _program_tile(w_ptr, s_ptr, stride_we, stride_wn, stride_se, stride_sn, n_rows,
+                  ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
+                  GROUPED: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+    """This program's block of pairs and rows: ``(expert, pair, valid_m, offs_n, mask_n, w_ptrs,
+    s_ptrs)``; the N blocks of one block of pairs are neighbours in the launch order, so they
+    share its activations in L2."""
+    pid = tl.program_id(0)
+    num_n = tl.cdiv(n_rows, BLOCK_N)
+    expert, pair, valid_m = _block_rows(pid // num_n, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
+                                        BLOCK_M, GROUPED)
+    offs_n = (pid % num_n) * BLOCK_N + tl.arange(0, BLOCK_N)
+    w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wn, stride_se, stride_sn, offs_n,
+                                    BLOCK_K)
+    return expert, pair, valid_m, offs_n, offs_n < n_rows, w_ptrs, s_ptrs
+
+
+@triton.jit
 def _activation_pointers(base_ptr, rows, stride, BLOCK_K: tl.constexpr):
     """``[BLOCK_K, BLOCK_M]`` pointers to the first K tile of the activation rows ``rows``."""
     return base_ptr + rows[None, :].to(tl.int64) * stride + tl.arange(0, BLOCK_K)[:, None]
@@ -138,17 +155,10 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, st
     """x [M, H] -> act [M*top_k, I]: gate rows ``n`` and up rows ``I + n`` of w13, bias, gating.
     ``has_bias`` (0/1) and ``activation`` (SILU/SWIGLU_OAI) are plain arguments, not
     specialised: one compiled kernel serves every layer; the branch costs nothing measurable."""
-    pid = tl.program_id(0)
-    num_n = tl.cdiv(n_half, BLOCK_N)
-    pid_n = pid % num_n
-    pid_b = pid // num_n
-    expert, pair, valid_m = _block_rows(pid_b, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
-                                        BLOCK_M, GROUPED)
+    expert, pair, valid_m, offs_n, mask_n, wg_ptrs, sg_ptrs = _program_tile(
+        w_ptr, s_ptr, stride_we, stride_wn, stride_se, stride_sn, n_half, ids_ptr, sorted_ptr, block_expert_ptr,
+        block_rows_ptr, GROUPED, BLOCK_N, BLOCK_M, BLOCK_K)
     if expert >= 0:
-        offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-        mask_n = offs_n < n_half
-        wg_ptrs, sg_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wn, stride_se, stride_sn,
-                                          offs_n, BLOCK_K)
         x_ptrs = _activation_pointers(x_ptr, pair // top_k, stride_xm, BLOCK_K)
         acc_g, acc_u = _mma_loop(x_ptrs, valid_m, k_true, wg_ptrs, sg_ptrs,
                                  wg_ptrs + n_half * stride_wn, sg_ptrs + n_half * stride_sn, mask_n,
@@ -170,17 +180,10 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, st
                  DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
                  BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
     """act [M*top_k, I] -> y [M*top_k, H] float32: down projection, bias, router weight."""
-    pid = tl.program_id(0)
-    num_n = tl.cdiv(n_out, BLOCK_N)
-    pid_n = pid % num_n
-    pid_b = pid // num_n
-    expert, pair, valid_m = _block_rows(pid_b, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
-                                        BLOCK_M, GROUPED)
+    expert, pair, valid_m, offs_n, mask_n, w_ptrs, s_ptrs = _program_tile(
+        w_ptr, s_ptr, stride_we, stride_wn, stride_se, stride_sn, n_out, ids_ptr, sorted_ptr, block_expert_ptr,
+        block_rows_ptr, GROUPED, BLOCK_N, BLOCK_M, BLOCK_K)
     if expert >= 0:
-        offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-        mask_n = offs_n < n_out
-        w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wn, stride_se, stride_sn,
-                                        offs_n, BLOCK_K)
         a_ptrs = _activation_pointers(a_ptr, pair, stride_am, BLOCK_K)
         acc, _ = _mma_loop(a_ptrs, valid_m, k_true, w_ptrs, s_ptrs, w_ptrs, s_ptrs, mask_n,
                            False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K)
