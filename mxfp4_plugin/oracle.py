@@ -21,16 +21,19 @@ AUTO = "auto"
 
 # Preference per platform family, best first. Keys are Platform.family values; "cuda" is
 # any CUDA family without a row of its own. Only registered backends may appear here.
-# The measured order will cite BENCHMARKS.md (`mxfp4-plugin bench`, all backends and the
-# roofline in one run per GPU); until those numbers exist the rows follow vLLM 0.33's own
-# MXFP4 preference (ENGINE_NOTES 3.10): triton_kernels before FlashInfer CUTLASS before
-# Marlin on Hopper, trtllm-gen first on Blackwell. ``auto`` also skips any backend whose
-# ``verified_on`` lacks the family (never compared against reference on such hardware).
+# Measured on an H200 (BENCHMARKS.md, `mxfp4-plugin bench`, CUDA graphs, one run): OpenAI's
+# triton_kernels beats our `triton` kernel from 16 tokens up (0.54x-0.94x for ours), ours wins
+# at 1-4 tokens (1.2x-1.6x on gpt-oss). A layer gets one backend for all batch sizes, and
+# serving throughput is made at large batches, so triton_kernels ranks first on Hopper.
+# FlashInfer CUTLASS and Marlin are unmeasured here (not runnable on the GPU machine) and
+# follow vLLM 0.33's own MXFP4 preference (ENGINE_NOTES 3.10); trtllm-gen first on Blackwell.
+# ``auto`` also skips any backend whose ``verified_on`` lacks the family (never compared
+# against reference on such hardware).
 ORDER: dict[str, tuple[str, ...]] = {
-    "sm90": ("triton_kernels", "flashinfer_cutlass", "marlin", "reference"),
-    "sm100": ("flashinfer_trtllm", "flashinfer_cutlass", "triton_kernels", "marlin", "reference"),
+    "sm90": ("triton_kernels", "triton", "flashinfer_cutlass", "marlin", "reference"),
+    "sm100": ("flashinfer_trtllm", "flashinfer_cutlass", "triton_kernels", "triton", "marlin", "reference"),
     "cpu": ("reference",),
-    "cuda": ("marlin", "reference"),
+    "cuda": ("triton", "marlin", "reference"),
 }
 
 

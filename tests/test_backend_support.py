@@ -151,4 +151,4 @@ def test_namesake_falls_through_to_the_bundled_copy(fake_site, monkeypatch):
 def test_platform_describe_shows_versions():
     assert "triton_kernels (3.5.1 at triton_kernels)" in H200.describe()
     assert "flashinfer (0.7.2.post1)" in H200.describe()
-    assert oracle.ORDER["sm90"][:3] == ("triton_kernels", "flashinfer_cutlass", "marlin")
+    assert oracle.ORDER["sm90"][:4] == ("triton_kernels", "triton", "flashinfer_cutlass", "marlin")

@@ -27,6 +27,7 @@ def test_explain_sizes_table():
     assert "chosen   : reference: highest-ranked backend" in r.stdout
     assert "128 experts (128 on this rank), top-4, hidden 2880, intermediate 2880 per rank" in r.stdout
     assert re.search(r"rank +backend +verdict +reason", r.stdout)
+    assert re.search(r"triton +rejected +needs a CUDA GPU", r.stdout)
 
 
 def test_explain_model_config_json_with_tp(tmp_path):

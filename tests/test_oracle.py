@@ -116,7 +116,7 @@ def test_no_backend_at_all():
         choose(SPEC, Platform("cpu"), backends={})
 
 
-BUILTIN = {"reference", "triton_kernels", "flashinfer_cutlass", "flashinfer_trtllm", "flashinfer_trtllm_mxfp8",
+BUILTIN = {"reference", "triton", "triton_kernels", "flashinfer_cutlass", "flashinfer_trtllm", "flashinfer_trtllm_mxfp8",
            "marlin"}
 
 

@@ -15,6 +15,7 @@ def mxfp4_plugin_backends():
     from .marlin import MarlinBackend
     from .openai_triton_kernels import TritonKernelsBackend
     from .reference import ReferenceBackend
+    from .triton import TritonBackend
 
-    return [ReferenceBackend, TritonKernelsBackend, FlashInferCutlassBackend, FlashInferTrtllmBackend,
+    return [ReferenceBackend, TritonBackend, TritonKernelsBackend, FlashInferCutlassBackend, FlashInferTrtllmBackend,
             FlashInferTrtllmMxfp8Backend, MarlinBackend]

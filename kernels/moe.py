@@ -1,0 +1,198 @@
+"""Our MXFP4 Mixture-of-Experts layer in Triton (W4A16): the public API.
+
+    experts = prepare_experts(w13, w13_scale, w2, w2_scale, w13_bias, w2_bias, interleaved=True)
+    out = fused_moe(x, topk_weights, topk_ids, experts, activation)
+
+* ``prepare_experts``: once per layer; the canonical MXFP4 tensors (``mxfp4_plugin.weights``)
+  into the kernel's layout (``moe_details/layout.py``): gate rows then up rows, on the GPU
+  the BF16X2 bit order within each 32-bit word; biases to float32. Weights stay 4-bit and
+  unpadded (K only needs to be a multiple of 32).
+* ``fused_moe``: ``x [M, H]`` (bf16 or fp16), ``topk_weights [M, k]``, ``topk_ids [M, k]``
+  (local expert ids; -1 = on another rank, contributes nothing) -> ``[M, H]`` in x's dtype.
+  Decode sizes take three launches (GEMM1 with bias and the gated activation, GEMM2 with bias
+  and router weight, the top-k sum); larger ones group pairs by expert first (``configs.py``).
+  No host synchronisation and no data-dependent sizes: safe to capture in a CUDA graph.
+
+Under the Triton interpreter (``TRITON_INTERPRET=1``, CPU tensors) the same kernels run with
+float32 MMA operands and the NIBBLES layout, so CI checks their numerics without a GPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import torch
+import triton
+import triton.language as tl
+
+from mxfp4_plugin import mx
+from mxfp4_plugin.spec import Activation, ActivationSpec
+
+from .moe_details import configs, gemm, routing
+from .moe_details.configs import GemmConfig, MoEConfig
+from .moe_details.layout import ValueLayout, concatenate_gate_up, to_kernel_layout
+
+ACT_DTYPES = (torch.bfloat16, torch.float16)
+REDUCE_BLOCK = 1024
+
+
+def interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def default_layout(device: torch.device | str, act_dtype: torch.dtype) -> ValueLayout:
+    """BF16X2 (inline PTX decode) for bf16 on a GPU; NIBBLES elsewhere."""
+    on_gpu = torch.device(device).type == "cuda" and not interpreting()
+    return ValueLayout.BF16X2 if on_gpu and act_dtype == torch.bfloat16 else ValueLayout.NIBBLES
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpertWeights:
+    """One layer's experts in the kernel's layout (see ``moe_details/layout.py``)."""
+
+    w13: torch.Tensor  # uint8 [E, 2I, H/2]: gate rows, then up rows
+    w13_scale: torch.Tensor  # uint8 [E, 2I, H/32]
+    w2: torch.Tensor  # uint8 [E, H, I/2]
+    w2_scale: torch.Tensor  # uint8 [E, H, I/32]
+    w13_bias: torch.Tensor | None  # float32 [E, 2I], gate then up
+    w2_bias: torch.Tensor | None  # float32 [E, H]
+    hidden: int
+    intermediate: int
+    layout: ValueLayout
+
+    @property
+    def num_experts(self) -> int:
+        return self.w13.shape[0]
+
+    def nbytes_per_expert(self) -> int:
+        tensors = [self.w13, self.w13_scale, self.w2, self.w2_scale, self.w13_bias, self.w2_bias]
+        return sum(t[0].numel() * t.element_size() for t in tensors if t is not None)
+
+
+def prepare_experts(w13: torch.Tensor, w13_scale: torch.Tensor, w2: torch.Tensor, w2_scale: torch.Tensor,
+                    w13_bias: torch.Tensor | None = None, w2_bias: torch.Tensor | None = None, *,
+                    interleaved: bool, layout: ValueLayout | None = None,
+                    act_dtype: torch.dtype = torch.bfloat16) -> ExpertWeights:
+    """Canonical tensors (``w13 [E, 2I, H/2]``, ``w13_scale [E, 2I, H/32]``, ``w2 [E, H, I/2]``,
+    ``w2_scale [E, H, I/32]``, biases ``[E, 2I]``, ``[E, H]``) -> ``ExpertWeights``.
+    ``interleaved``: w13's rows (and bias) are ``g0, u0, g1, u1, ...`` rather than ``[gate; up]``."""
+    if w13.dim() != 3 or w2.dim() != 3:
+        raise ValueError(f"w13, w2: expected 3-D [experts, rows, K/2] tensors, got {tuple(w13.shape)} and "
+                         f"{tuple(w2.shape)}")
+    e, two_i, half_h = w13.shape
+    hidden, intermediate = half_h * 2, two_i // 2
+    if two_i % 2 or tuple(w2.shape) != (e, hidden, intermediate // 2):
+        raise ValueError(f"w2: expected shape {(e, hidden, intermediate // 2)} to match w13 {tuple(w13.shape)}, "
+                         f"got {tuple(w2.shape)}")
+    mx.validate(w13, w13_scale, name="w13", reduction_size=hidden)
+    mx.validate(w2, w2_scale, name="w2", reduction_size=intermediate)
+    if (w13_bias is None) != (w2_bias is None):
+        raise ValueError("w13_bias, w2_bias: give both or neither")
+    if w13_bias is not None and (tuple(w13_bias.shape) != (e, two_i) or tuple(w2_bias.shape) != (e, hidden)):
+        raise ValueError(f"w13_bias, w2_bias: expected shapes {(e, two_i)} and {(e, hidden)}, got "
+                         f"{tuple(w13_bias.shape)} and {tuple(w2_bias.shape)}")
+    layout = ValueLayout(layout) if layout is not None else default_layout(w13.device, act_dtype)
+    w13_k = to_kernel_layout(concatenate_gate_up(w13, interleaved), layout)
+    w13_s = concatenate_gate_up(w13_scale, interleaved)
+    w2_k, w2_s = to_kernel_layout(w2, layout), w2_scale.contiguous()
+    b13 = None if w13_bias is None else concatenate_gate_up(w13_bias.float(), interleaved)
+    b2 = None if w2_bias is None else w2_bias.float().contiguous()
+    return ExpertWeights(w13_k, w13_s, w2_k, w2_s, b13, b2, hidden, intermediate, layout)
+
+
+def fused_moe(x: torch.Tensor, topk_weights: torch.Tensor, topk_ids: torch.Tensor, experts: ExpertWeights,
+              activation: ActivationSpec, *, config: MoEConfig | None = None) -> torch.Tensor:
+    """The weighted sum over each token's top-k experts, ``[M, H]`` in ``x``'s dtype."""
+    _check(x, topk_weights, topk_ids, experts)
+    m, k = topk_ids.shape
+    if m == 0:
+        return x.new_empty((0, experts.hidden))
+    if config is None:
+        config = configs.select(m, (experts.num_experts, k, experts.hidden, experts.intermediate))
+    x = x.contiguous()
+    ids = topk_ids.reshape(-1).contiguous()
+    gammas = topk_weights.reshape(-1).contiguous()
+    num_pairs = m * k
+    act = torch.empty((num_pairs, experts.intermediate), dtype=x.dtype, device=x.device)
+    out = torch.empty((m, experts.hidden), dtype=x.dtype, device=x.device)
+    common = _common_constexprs(x.dtype, experts, config)
+    if config.grouped:
+        groups = routing.group_by_expert(ids, experts.num_experts, config.block_m)
+        blocks, bookkeeping = groups.max_blocks, (groups.sorted_pairs, groups.block_expert, groups.block_rows)
+    else:
+        blocks, bookkeeping = num_pairs, (ids, ids, ids)  # unused when not grouped
+    y = torch.empty((num_pairs, experts.hidden), dtype=torch.float32, device=x.device)
+    _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, common)
+    _gemm2(act, experts, y, ids, gammas, bookkeeping, blocks, config, common)
+    grid = (m, triton.cdiv(experts.hidden, REDUCE_BLOCK))
+    gemm.reduce_topk_kernel[grid](y, y.stride(0), ids, out, out.stride(0), k, experts.hidden,
+                                  BLOCK=REDUCE_BLOCK, num_warps=4)
+    return out
+
+
+def _common_constexprs(act_dtype: torch.dtype, experts: ExpertWeights, config: MoEConfig) -> dict:
+    if interpreting():
+        if experts.layout is not ValueLayout.NIBBLES:
+            raise ValueError(f"experts.layout: the Triton interpreter runs the {ValueLayout.NIBBLES.value} layout "
+                             f"only (BF16X2 decodes with inline PTX), got {experts.layout.value}")
+        dot_dtype, precision = torch.float32, "ieee"
+    else:
+        dot_dtype, precision = act_dtype, "tf32"  # precision applies to float32 operands only
+    return {"LAYOUT": 1 if experts.layout is ValueLayout.BF16X2 else 0,
+            "DOT_DTYPE": _tl_dtype(dot_dtype), "PRECISION": precision,
+            "GROUPED": config.grouped, "BLOCK_M": config.block_m}
+
+
+def _weight_args(blocks: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None) -> tuple:
+    """A GEMM kernel's weight operands: the codes as int32 words, scales, bias (the scales stand
+    in, never read, when there is none) and their strides, in the kernels' argument order."""
+    words = blocks.view(torch.int32)
+    b = bias if bias is not None else scales
+    return (words, scales, b, words.stride(0), words.stride(1), scales.stride(0), scales.stride(1), b.stride(0))
+
+
+def _launch_options(c: GemmConfig, common: dict) -> dict:
+    return dict(BLOCK_N=c.block_n, BLOCK_K=c.block_k, WEIGHTS_AS_A=c.weights_as_a, num_warps=c.num_warps,
+                num_stages=c.num_stages, **common)
+
+
+def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, common):
+    grid = (blocks * triton.cdiv(experts.intermediate, config.gemm1.block_n),)
+    gemm.gemm1_kernel[grid](
+        x, x.stride(0), *_weight_args(experts.w13, experts.w13_scale, experts.w13_bias),
+        act, act.stride(0), ids, *bookkeeping,
+        k, experts.intermediate, experts.hidden, int(experts.w13_bias is not None),
+        1 if activation.kind is Activation.SWIGLU_OAI else 0,
+        float(activation.alpha or 0.0), float(activation.limit or 0.0), **_launch_options(config.gemm1, common))
+
+
+def _gemm2(act, experts, y, ids, gammas, bookkeeping, blocks, config, common):
+    grid = (blocks * triton.cdiv(experts.hidden, config.gemm2.block_n),)
+    gemm.gemm2_kernel[grid](
+        act, act.stride(0), *_weight_args(experts.w2, experts.w2_scale, experts.w2_bias),
+        y, y.stride(0), ids, gammas, *bookkeeping,
+        experts.hidden, experts.intermediate, int(experts.w2_bias is not None), **_launch_options(config.gemm2, common))
+
+
+def _tl_dtype(dtype: torch.dtype):
+    return {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl.float16}[dtype]
+
+
+def _check(x: torch.Tensor, topk_weights: torch.Tensor, topk_ids: torch.Tensor, experts: ExpertWeights) -> None:
+    if x.dim() != 2 or x.shape[1] != experts.hidden:
+        raise ValueError(f"x: expected shape [tokens, {experts.hidden}], got {tuple(x.shape)}")
+    if x.dtype not in ACT_DTYPES:
+        raise TypeError(f"x: expected dtype bfloat16 or float16, got {x.dtype}")
+    if topk_ids.dim() != 2 or topk_ids.shape[0] != x.shape[0]:
+        raise ValueError(f"topk_ids: expected shape [{x.shape[0]}, top_k], got {tuple(topk_ids.shape)}")
+    if tuple(topk_weights.shape) != tuple(topk_ids.shape):
+        raise ValueError(f"topk_weights: expected shape {tuple(topk_ids.shape)} (as topk_ids), "
+                         f"got {tuple(topk_weights.shape)}")
+    if topk_ids.dtype not in (torch.int32, torch.int64):
+        raise TypeError(f"topk_ids: expected int32 or int64, got {topk_ids.dtype}")
+    if not topk_weights.is_floating_point():
+        raise TypeError(f"topk_weights: expected a floating-point dtype, got {topk_weights.dtype}")
+    for name, t in (("topk_weights", topk_weights), ("topk_ids", topk_ids), ("experts.w13", experts.w13)):
+        if t.device != x.device:
+            raise ValueError(f"{name}: expected device {x.device} (as x), got {t.device}")

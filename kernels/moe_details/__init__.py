@@ -1,0 +1,1 @@
+"""Internals of kernels/moe.py: layout, decoding, routing, GEMMs, configurations."""

@@ -1,0 +1,115 @@
+"""The one table of launch configurations: per layer shape and token count.
+
+A row applies to a shape key ``(experts, top_k, hidden, intermediate)`` (``ANY`` for every
+shape without a row of its own) and to token counts up to ``max_tokens``; the first match
+wins. ``grouped=False`` is the decode path (no routing pass: each GEMM program serves one
+(token, slot) pair); ``grouped=True`` sorts pairs by expert into blocks of ``block_m`` (the
+MMA's N) so each expert's weights are read once per block.
+
+Measured on H200 with ``mxfp4-plugin bench`` (BENCHMARKS.md); rows are the fastest of the
+candidates ``CANDIDATES`` tried there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class GemmConfig:
+    block_n: int  # output rows per program (GEMM1: gate rows, plus as many up rows)
+    block_k: int  # K per step (a power of two >= 32; K need not be a multiple of it)
+    num_warps: int
+    num_stages: int
+    weights_as_a: bool = True  # decoded weights as the MMA's A operand (else B, tokens as A)
+
+    def __post_init__(self) -> None:
+        if self.block_k < 32 or self.block_k & (self.block_k - 1):
+            raise ValueError(f"block_k: expected a power of two >= 32, got {self.block_k}")
+        if self.block_n < 16 or self.block_n & (self.block_n - 1):
+            raise ValueError(f"block_n: expected a power of two >= 16, got {self.block_n}")
+
+
+@dataclasses.dataclass(frozen=True)
+class MoEConfig:
+    grouped: bool
+    block_m: int  # pairs per program (decode path: 16, one of them used)
+    gemm1: GemmConfig
+    gemm2: GemmConfig
+
+    def describe(self) -> str:
+        g1, g2 = self.gemm1, self.gemm2
+        def gemm(g: GemmConfig) -> str:
+            return f"n{g.block_n} k{g.block_k} w{g.num_warps} s{g.num_stages}{'' if g.weights_as_a else ' wB'}"
+
+        return f"{'grouped' if self.grouped else 'decode'} m{self.block_m} g1({gemm(g1)}) g2({gemm(g2)})"
+
+
+ANY = None
+ShapeKey = tuple[int, int, int, int]
+
+
+def _decode(n1, k1, w1, s1, n2, k2, w2, s2) -> MoEConfig:
+    return MoEConfig(False, 16, GemmConfig(n1, k1, w1, s1), GemmConfig(n2, k2, w2, s2))
+
+
+def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True) -> MoEConfig:
+    return MoEConfig(True, m, GemmConfig(n1, k1, w1, s1, weights_as_a), GemmConfig(n2, k2, w2, s2, weights_as_a))
+
+
+GPT_OSS_120B: ShapeKey = (128, 4, 2880, 2880)
+GPT_OSS_20B: ShapeKey = (32, 4, 2880, 2880)
+DEEPSEEK_LIKE: ShapeKey = (256, 8, 4096, 2048)
+
+#: (shape key or ANY, max tokens, config), searched in order. The rows for named shapes are
+#: the fastest candidates of ``mxfp4-plugin bench --tune`` on H200 (BENCHMARKS.md); ANY follows
+#: gpt-oss-120b's, the most common layer here.
+TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
+    (GPT_OSS_20B, 4, _decode(64, 128, 4, 3, 64, 128, 4, 3)),
+    (GPT_OSS_20B, 64, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3)),
+    (GPT_OSS_20B, 256, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3)),
+    (GPT_OSS_20B, 1 << 62, _grouped(64, 64, 64, 4, 4, 64, 64, 4, 4)),
+    (DEEPSEEK_LIKE, 16, _decode(64, 256, 4, 3, 64, 256, 4, 3)),
+    (DEEPSEEK_LIKE, 256, _grouped(16, 128, 128, 8, 3, 128, 128, 8, 3)),
+    (DEEPSEEK_LIKE, 1024, _grouped(32, 128, 128, 8, 3, 128, 128, 8, 3)),
+    (DEEPSEEK_LIKE, 1 << 62, _grouped(64, 64, 128, 4, 3, 64, 128, 4, 3)),
+    (ANY, 4, _decode(64, 128, 4, 3, 64, 128, 4, 3)),
+    (ANY, 256, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3)),
+    (ANY, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3)),
+    (ANY, 1 << 62, _grouped(64, 64, 64, 4, 4, 64, 64, 4, 4)),
+)
+
+#: Configurations ``mxfp4-plugin bench --tune`` tries, and the token counts it tries them at.
+#: With weights as A, one warpgroup (4 warps) per 64 weight rows lets the decoded weights go
+#: straight into the MMA's registers (BF16X2 layout); other shapes shuffle through shared memory.
+CANDIDATES: tuple[MoEConfig, ...] = (
+    _decode(64, 128, 4, 3, 64, 128, 4, 3),
+    _decode(128, 128, 8, 3, 128, 128, 8, 3),
+    _decode(64, 256, 4, 3, 64, 256, 4, 3),
+    _decode(64, 128, 4, 4, 64, 128, 4, 4),
+    _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3),
+    _grouped(16, 128, 128, 8, 3, 128, 128, 8, 3),
+    _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3),
+    _grouped(32, 128, 128, 8, 3, 128, 128, 8, 3),
+    _grouped(64, 64, 64, 4, 4, 64, 64, 4, 4),
+    _grouped(64, 128, 64, 8, 3, 128, 64, 8, 3),
+    _grouped(64, 64, 128, 4, 3, 64, 128, 4, 3),
+    _grouped(64, 128, 128, 8, 3, 128, 128, 8, 3),
+    _grouped(128, 64, 32, 4, 4, 64, 128, 4, 3),
+    _grouped(128, 64, 64, 8, 3, 64, 64, 8, 3, weights_as_a=False),
+    _grouped(128, 128, 64, 8, 3, 128, 64, 8, 3, weights_as_a=False),
+)
+
+
+def worth_trying(config: MoEConfig, num_tokens: int) -> bool:
+    """Which candidates ``--tune`` times at a token count (the others cannot win there)."""
+    if not config.grouped:
+        return num_tokens <= 16
+    return (config.block_m <= 32 and num_tokens <= 1024) or (config.block_m >= 64 and num_tokens >= 256)
+
+
+def select(num_tokens: int, shape: ShapeKey) -> MoEConfig:
+    for key, max_tokens, config in TABLE:
+        if (key is ANY or key == shape) and num_tokens <= max_tokens:
+            return config
+    raise LookupError(f"configs.TABLE: no row for {num_tokens} tokens and shape {shape}")

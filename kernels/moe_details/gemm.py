@@ -1,0 +1,208 @@
+"""The two expert GEMMs and the top-k reduction (Triton kernels).
+
+Both GEMMs compute ``acc[n, m] = sum_k W[n, k] * X[m, k]``. With ``WEIGHTS_AS_A`` the
+weights, decoded in registers, are the MMA's A operand and the few tokens routed to an
+expert its B operand, so small token counts still fill the MMA's M dimension; without it
+the tokens are A and the decoded weights go to shared memory as B (large token blocks).
+One program owns ``BLOCK_N`` output rows of one expert for up to ``BLOCK_M`` (token, slot)
+pairs and loops over K; weights are read once per program, never copied.
+
+Which pairs a program serves (``GROUPED``):
+* grouped (more tokens): block ``b`` of the expert-sorted pair list from ``routing.py``;
+* not grouped (decode): one (token, slot) pair per program, no routing pass at all.
+
+Pairs are indexed ``p = token * top_k + slot``. GEMM1 writes the activated intermediate
+``act[p, :I]``; GEMM2 writes ``y[p, :H]`` (router weight applied, float32) and
+``reduce_topk_kernel`` sums each token's slots. Local expert id -1 contributes nothing.
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+from .dequant import decode_tile
+
+SILU: tl.constexpr = tl.constexpr(0)
+SWIGLU_OAI: tl.constexpr = tl.constexpr(1)
+
+
+@triton.jit
+def _block_rows(pid_b, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
+                BLOCK_M: tl.constexpr, GROUPED: tl.constexpr):
+    """(expert, pair index per column, column valid) for block ``pid_b``."""
+    offs_m = tl.arange(0, BLOCK_M)
+    if GROUPED:
+        expert = tl.load(block_expert_ptr + pid_b)
+        valid = offs_m < tl.load(block_rows_ptr + pid_b)
+        pair = tl.load(sorted_ptr + pid_b * BLOCK_M + offs_m, mask=valid, other=0)
+    else:
+        expert = tl.load(ids_ptr + pid_b).to(tl.int32)
+        valid = offs_m == 0
+        pair = tl.zeros((BLOCK_M,), tl.int32) + pid_b
+    return expert, pair, valid
+
+
+@triton.jit
+def _mma_loop(x_ptrs, valid_m, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, mask_n,
+              DUAL: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr, DOT_DTYPE: tl.constexpr,
+              PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+    """K loop -> ``(acc, acc2)``, each ``[BLOCK_N, BLOCK_M]`` float32: ``W[:, k] @ X[k, :]``.
+    ``x_ptrs [BLOCK_K, BLOCK_M]`` point at the first K tile of the activations; ``DUAL``: a
+    second weight stream (``w2_ptrs``, ``s2_ptrs`` -> ``acc2``) shares the activations.
+
+    ``WEIGHTS_AS_A``: the decoded weights are the MMA's A operand (rows = output features,
+    good when few tokens share an expert); otherwise the activations are A and the weights,
+    transposed, are B (rows = tokens, good for large blocks of tokens).
+
+    Triton's pipeliner stages the weight words through shared memory (``num_stages``); the
+    activations and the byte-wide scales are loaded here one K step ahead instead."""
+    offs_k = tl.arange(0, BLOCK_K)
+    offs_w = tl.arange(0, BLOCK_K // 8)
+    offs_s = tl.arange(0, BLOCK_K // 32)
+    if WEIGHTS_AS_A:
+        acc = tl.zeros((BLOCK_N, BLOCK_M), tl.float32)
+    else:
+        acc = tl.zeros((BLOCK_M, BLOCK_N), tl.float32)
+    acc2 = acc
+    x_next = tl.load(x_ptrs, mask=valid_m[None, :] & (offs_k < k_true)[:, None], other=0.0)
+    s_next = tl.load(s_ptrs, mask=mask_n[:, None] & (32 * offs_s < k_true)[None, :], other=0)
+    s2_next = s_next
+    if DUAL:
+        s2_next = tl.load(s2_ptrs, mask=mask_n[:, None] & (32 * offs_s < k_true)[None, :], other=0)
+    for k0 in range(0, k_true, BLOCK_K):
+        x = x_next.to(DOT_DTYPE)
+        s = s_next
+        s2 = s2_next
+        k1 = k0 + BLOCK_K
+        x_next = tl.load(x_ptrs + k1, mask=valid_m[None, :] & (k1 + offs_k < k_true)[:, None], other=0.0)
+        mask_s1 = mask_n[:, None] & (k1 + 32 * offs_s < k_true)[None, :]
+        s_next = tl.load(s_ptrs + k1 // 32, mask=mask_s1, other=0)
+        mask_w = mask_n[:, None] & (k0 + 8 * offs_w < k_true)[None, :]
+        w = decode_tile(tl.load(w_ptrs + k0 // 8, mask=mask_w, other=0), s, BLOCK_N, BLOCK_K, LAYOUT, DOT_DTYPE)
+        if WEIGHTS_AS_A:
+            acc = tl.dot(w, x, acc, input_precision=PRECISION)
+        else:
+            x_t = tl.trans(x)
+            acc = tl.dot(x_t, tl.trans(w), acc, input_precision=PRECISION)
+        if DUAL:
+            s2_next = tl.load(s2_ptrs + k1 // 32, mask=mask_s1, other=0)
+            w2 = decode_tile(tl.load(w2_ptrs + k0 // 8, mask=mask_w, other=0), s2, BLOCK_N, BLOCK_K, LAYOUT,
+                             DOT_DTYPE)
+            if WEIGHTS_AS_A:
+                acc2 = tl.dot(w2, x, acc2, input_precision=PRECISION)
+            else:
+                acc2 = tl.dot(x_t, tl.trans(w2), acc2, input_precision=PRECISION)
+    if not WEIGHTS_AS_A:
+        acc = tl.trans(acc)
+        acc2 = tl.trans(acc2)
+    return acc, acc2
+
+
+@triton.jit
+def _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wn, stride_se, stride_sn, offs_n,
+                   BLOCK_K: tl.constexpr):
+    """Word pointers ``[BLOCK_N, BLOCK_K // 8]`` (strides in 32-bit words) and scale pointers
+    ``[BLOCK_N, BLOCK_K // 32]`` of the first K tile of rows ``offs_n`` of ``expert``."""
+    offs_w = tl.arange(0, BLOCK_K // 8)
+    offs_s = tl.arange(0, BLOCK_K // 32)
+    w_ptrs = w_ptr + expert.to(tl.int64) * stride_we + offs_n[:, None] * stride_wn + offs_w[None, :]
+    s_ptrs = s_ptr + expert.to(tl.int64) * stride_se + offs_n[:, None] * stride_sn + offs_s[None, :]
+    return w_ptrs, s_ptrs
+
+
+@triton.jit
+def _program_tile(w_ptr, s_ptr, stride_we, stride_wn, stride_se, stride_sn, n_rows,
+                  ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
+                  GROUPED: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+    """This program's block of pairs and rows: ``(expert, pair, valid_m, offs_n, mask_n, w_ptrs,
+    s_ptrs)``; the N blocks of one block of pairs are neighbours in the launch order, so they
+    share its activations in L2."""
+    pid = tl.program_id(0)
+    num_n = tl.cdiv(n_rows, BLOCK_N)
+    expert, pair, valid_m = _block_rows(pid // num_n, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
+                                        BLOCK_M, GROUPED)
+    offs_n = (pid % num_n) * BLOCK_N + tl.arange(0, BLOCK_N)
+    w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wn, stride_se, stride_sn, offs_n,
+                                    BLOCK_K)
+    return expert, pair, valid_m, offs_n, offs_n < n_rows, w_ptrs, s_ptrs
+
+
+@triton.jit
+def _activation_pointers(base_ptr, rows, stride, BLOCK_K: tl.constexpr):
+    """``[BLOCK_K, BLOCK_M]`` pointers to the first K tile of the activation rows ``rows``."""
+    return base_ptr + rows[None, :].to(tl.int64) * stride + tl.arange(0, BLOCK_K)[:, None]
+
+
+@triton.jit
+def _gated(gate, up, activation, alpha, limit):
+    if activation == SWIGLU_OAI:
+        gate = tl.minimum(gate, limit)
+        up = tl.minimum(tl.maximum(up, -limit), limit)
+        out = (up + 1.0) * gate * tl.sigmoid(alpha * gate)
+    else:
+        out = gate * tl.sigmoid(gate) * up
+    return out
+
+
+@triton.jit(do_not_specialize=["has_bias", "activation"])
+def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, stride_se, stride_sn, stride_be,
+                 act_ptr, stride_am, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
+                 top_k, n_half, k_true, has_bias, activation, alpha, limit,
+                 GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
+                 DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
+                 BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+    """x [M, H] -> act [M*top_k, I]: gate rows ``n`` and up rows ``I + n`` of w13, bias, gating.
+    ``has_bias`` (0/1) and ``activation`` (SILU/SWIGLU_OAI) are plain arguments, not
+    specialised: one compiled kernel serves every layer; the branch costs nothing measurable."""
+    expert, pair, valid_m, offs_n, mask_n, wg_ptrs, sg_ptrs = _program_tile(
+        w_ptr, s_ptr, stride_we, stride_wn, stride_se, stride_sn, n_half, ids_ptr, sorted_ptr, block_expert_ptr,
+        block_rows_ptr, GROUPED, BLOCK_N, BLOCK_M, BLOCK_K)
+    if expert >= 0:
+        x_ptrs = _activation_pointers(x_ptr, pair // top_k, stride_xm, BLOCK_K)
+        acc_g, acc_u = _mma_loop(x_ptrs, valid_m, k_true, wg_ptrs, sg_ptrs,
+                                 wg_ptrs + n_half * stride_wn, sg_ptrs + n_half * stride_sn, mask_n,
+                                 True, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K)
+        if has_bias != 0:
+            b_row = b_ptr + expert.to(tl.int64) * stride_be + offs_n
+            acc_g += tl.load(b_row, mask=mask_n, other=0.0)[:, None]
+            acc_u += tl.load(b_row + n_half, mask=mask_n, other=0.0)[:, None]
+        out = _gated(acc_g, acc_u, activation, alpha, limit)
+        out_ptrs = act_ptr + pair[None, :].to(tl.int64) * stride_am + offs_n[:, None]
+        tl.store(out_ptrs, out.to(act_ptr.dtype.element_ty), mask=mask_n[:, None] & valid_m[None, :])
+
+
+@triton.jit(do_not_specialize=["has_bias"])
+def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, stride_se, stride_sn, stride_be,
+                 y_ptr, stride_ym, ids_ptr, weights_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
+                 n_out, k_true, has_bias,
+                 GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
+                 DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
+                 BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+    """act [M*top_k, I] -> y [M*top_k, H] float32: down projection, bias, router weight."""
+    expert, pair, valid_m, offs_n, mask_n, w_ptrs, s_ptrs = _program_tile(
+        w_ptr, s_ptr, stride_we, stride_wn, stride_se, stride_sn, n_out, ids_ptr, sorted_ptr, block_expert_ptr,
+        block_rows_ptr, GROUPED, BLOCK_N, BLOCK_M, BLOCK_K)
+    if expert >= 0:
+        a_ptrs = _activation_pointers(a_ptr, pair, stride_am, BLOCK_K)
+        acc, _ = _mma_loop(a_ptrs, valid_m, k_true, w_ptrs, s_ptrs, w_ptrs, s_ptrs, mask_n,
+                           False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K)
+        if has_bias != 0:
+            acc += tl.load(b_ptr + expert.to(tl.int64) * stride_be + offs_n, mask=mask_n, other=0.0)[:, None]
+        gamma = tl.load(weights_ptr + pair, mask=valid_m, other=0.0).to(tl.float32)
+        out_ptrs = y_ptr + pair[None, :].to(tl.int64) * stride_ym + offs_n[:, None]
+        tl.store(out_ptrs, acc * gamma[None, :], mask=mask_n[:, None] & valid_m[None, :])
+
+
+@triton.jit
+def reduce_topk_kernel(y_ptr, stride_ym, ids_ptr, out_ptr, stride_om, top_k, n, BLOCK: tl.constexpr):
+    """out[m, :] = sum over the token's slots with a local expert of y[m * top_k + slot, :]."""
+    m = tl.program_id(0)
+    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    acc = tl.zeros((BLOCK,), tl.float32)
+    for slot in range(0, top_k):
+        pair = m * top_k + slot
+        local = (tl.zeros((BLOCK,), tl.int32) + tl.load(ids_ptr + pair).to(tl.int32)) >= 0
+        acc += tl.load(y_ptr + pair.to(tl.int64) * stride_ym + offs, mask=mask & local, other=0.0)
+    tl.store(out_ptr + m.to(tl.int64) * stride_om + offs, acc.to(out_ptr.dtype.element_ty), mask=mask)

@@ -1,0 +1,175 @@
+"""``mxfp4-plugin bench``: every backend that can run a layer here, side by side, in one process.
+
+Per layer shape and token count: the output of each backend on fresh random data against
+the ``reference`` backend in float32 (relative error), then its time (median of CUDA-graph
+replays; ``reference`` synchronises the host, so it is timed eagerly and only up to a small
+token count: it is slow), and the roofline of that point: the bytes of the experts the
+routing touches over the copy bandwidth measured in this run, or the FLOPs over the bf16
+matrix rate measured in this run, whichever is larger.
+
+Each timed graph holds ``rotations`` forwards on different inputs and routings, so a small
+layer's touched experts do not stay in the L2 cache from one forward to the next.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import functools
+import platform as host
+import statistics
+
+import torch
+
+from ..backends.base import Backend
+from ..backends.reference import ReferenceBackend
+from ..platform import Platform, detect
+from ..plugins import registered_backends
+from ..spec import MoESpec
+from . import shapes as layers
+from .timing import copy_bandwidth, eager_seconds, graph_seconds, matmul_rate
+
+OURS = "triton"
+PEER = "triton_kernels"
+
+
+@dataclasses.dataclass
+class BenchOptions:
+    shapes: list[str]
+    tokens: list[int]
+    reference_max_tokens: int = 16
+    rotations: int = 4
+    iters: int = 20
+    tune: bool = False
+    seed: int = 0
+    progress: bool = True
+
+
+def backends_to_run(spec: MoESpec, platform: Platform) -> tuple[dict[str, type[Backend]], list[str]]:
+    """Every registered backend that supports ``spec`` here, and a note for each one left out."""
+    registry = dict(registered_backends())
+    notes = []
+    if "flashinfer" not in platform.packages:
+        notes.append("flashinfer: not installed here, so no FlashInfer backend was measured")
+    runnable = {}
+    for name in sorted(registry):
+        reason = registry[name].supports(spec, platform)
+        if reason is None:
+            runnable[name] = registry[name]
+        else:
+            notes.append(f"{name}: skipped for this layer: {reason}")
+    return runnable, notes
+
+
+def rel_err(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    expected = expected.double()
+    return float((actual.double() - expected).norm() / expected.norm().clamp_min(1e-300))
+
+
+def run_bench(options: BenchOptions) -> dict:
+    if not torch.cuda.is_available():
+        raise RuntimeError("bench: needs a CUDA GPU (the backends are timed with CUDA graphs)")
+    device = torch.device("cuda")
+    platform = detect(device)
+    from tqdm import tqdm
+
+    bandwidth, rate = copy_bandwidth(device), matmul_rate(device)
+    report = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"gpu": torch.cuda.get_device_name(device), "capability": list(platform.capability),
+                    "host": host.node(), "torch": torch.__version__, "triton": _version("triton"),
+                    "packages": sorted(platform.packages)},
+        "ceilings": {"copy_bytes_per_s": bandwidth, "bf16_matmul_flop_per_s": rate},
+        "options": dataclasses.asdict(options), "notes": [], "points": [], "tune": [],
+    }
+    bar = tqdm(total=len(options.shapes) * len(options.tokens), disable=not options.progress, desc="bench")
+    for shape in options.shapes:
+        spec = layers.SHAPES[shape]
+        _bench_shape(shape, spec, platform, device, options, report, bar)
+    bar.close()
+    return report
+
+
+def _bench_shape(shape, spec, platform, device, options, report, bar) -> None:
+    gen = torch.Generator(device).manual_seed(options.seed)
+    weights = layers.random_weights(spec, device, gen)
+    classes, notes = backends_to_run(spec, platform)
+    report["notes"] += [f"{shape}: {n}" for n in notes]
+    instances: dict[str, Backend] = {}
+    for name, cls in classes.items():
+        try:
+            backend = cls(spec, platform)
+            backend.prepare(weights)
+            instances[name] = backend
+        except Exception as exc:  # reported, never hidden: a peer that fails to prepare is a result
+            report["notes"].append(f"{shape}: {name}: prepare failed: {exc!r}"[:400])
+    reference = instances.get("reference") or _prepared(ReferenceBackend(spec, platform), weights)
+    per_expert = layers.bytes_per_expert(spec)
+    for tokens in options.tokens:
+        sets = [layers.random_inputs(spec, tokens, device, gen) for _ in range(options.rotations)]
+        check = layers.random_inputs(spec, tokens, device, gen)
+        expected = reference.forward(check.x.float(), check.topk_weights, check.topk_ids)
+        distinct = statistics.mean(int(torch.unique(s.topk_ids).numel()) for s in sets)
+        moved = distinct * per_expert + 2 * tokens * spec.hidden_size * spec.act_dtype.itemsize
+        work = layers.flops(spec, tokens * spec.top_k)
+        roof = max(moved / report["ceilings"]["copy_bytes_per_s"], work / report["ceilings"]["bf16_matmul_flop_per_s"])
+        point = {"shape": shape, "tokens": tokens, "distinct_experts": distinct, "bytes": moved, "flops": work,
+                 "roofline_us": roof * 1e6, "backends": {}}
+        for name, backend in instances.items():
+            point["backends"][name] = _measure(name, backend, sets, check, expected, tokens, options)
+        if options.tune and OURS in instances:
+            report["tune"] += _tune(shape, spec, instances[OURS], sets, check, expected, tokens, options)
+        report["points"].append(point)
+        bar.update()
+    del instances, reference, weights
+    torch.cuda.empty_cache()
+
+
+def _prepared(backend: Backend, weights) -> Backend:
+    backend.prepare(weights)
+    return backend
+
+
+def _measure(name, backend, sets, check, expected, tokens, options) -> dict:
+    if name == "reference" and tokens > options.reference_max_tokens:
+        return {"skipped": f"timed only up to {options.reference_max_tokens} tokens: it is slow"}
+    try:
+        err = rel_err(backend.forward(check.x, check.topk_weights, check.topk_ids), expected)
+        calls = [functools.partial(backend.forward, s.x, s.topk_weights, s.topk_ids) for s in sets]
+        if name == "reference":  # data-dependent loop over experts: synchronises, cannot be captured
+            return {"us": eager_seconds(calls) * 1e6, "timing": "eager", "rel_err": err}
+        return {"us": graph_seconds(calls, iters=options.iters) * 1e6, "timing": "cuda-graph", "rel_err": err}
+    except Exception as exc:  # a failing backend is a result of the run, reported in the table
+        return {"error": repr(exc)[:400]}
+
+
+def _tune(shape, spec, ours, sets, check, expected, tokens, options) -> list[dict]:
+    from ..kernels.moe import fused_moe
+    from ..kernels.moe_details.configs import CANDIDATES, worth_trying
+
+    rows = []
+    for config in CANDIDATES:
+        if not worth_trying(config, tokens):
+            continue
+        row = {"shape": shape, "tokens": tokens, "config": config.describe(), "grouped": config.grouped,
+               "block_m": config.block_m, "gemm1": dataclasses.asdict(config.gemm1),
+               "gemm2": dataclasses.asdict(config.gemm2)}
+        try:
+            out = fused_moe(check.x, check.topk_weights, check.topk_ids, ours.experts, spec.activation, config=config)
+            row["rel_err"] = rel_err(out, expected)
+            calls = [functools.partial(fused_moe, s.x, s.topk_weights, s.topk_ids, ours.experts, spec.activation,
+                                       config=config) for s in sets]
+            row["us"] = graph_seconds(calls[:2], iters=max(5, options.iters // 2)) * 1e6
+        except Exception as exc:
+            row["error"] = repr(exc)[:300]
+        rows.append(row)
+    return rows
+
+
+def _version(package: str) -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"

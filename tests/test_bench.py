@@ -1,0 +1,57 @@
+"""The bench's pieces that need no GPU: which backends it would run, its arithmetic, its table."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mxfp4_plugin.bench import report, shapes
+from mxfp4_plugin.bench.runner import backends_to_run
+from mxfp4_plugin.platform import Platform
+
+
+def test_on_cpu_every_cuda_backend_is_left_out_with_its_reason():
+    runnable, notes = backends_to_run(shapes.SHAPES["gpt-oss-20b"], Platform("cpu", packages=frozenset({"triton"})))
+    assert set(runnable) == {"reference"}
+    assert any(n.startswith("triton: skipped for this layer: needs a CUDA GPU") for n in notes)
+    assert any(n.startswith("triton_kernels: skipped for this layer") for n in notes)
+    assert any("flashinfer: not installed" in n for n in notes)
+
+
+def test_roofline_arithmetic_for_gpt_oss():
+    spec = shapes.SHAPES["gpt-oss-120b"]
+    # w13 codes 5760 x 1440 + scales 5760 x 90 + w2 2880 x 1440 + 2880 x 90 + bf16 biases (5760 + 2880) x 2
+    assert shapes.bytes_per_expert(spec) == 5760 * 1440 + 5760 * 90 + 2880 * 1440 + 2880 * 90 + 2 * (5760 + 2880)
+    assert shapes.flops(spec, 4) == 2 * 4 * 3 * 2880 * 2880
+
+
+def test_random_inputs_look_like_a_router():
+    gen = torch.Generator().manual_seed(0)
+    spec = shapes.SHAPES["deepseek-like"]
+    i = shapes.random_inputs(spec, 5, torch.device("cpu"), gen)
+    assert i.x.shape == (5, 4096) and i.x.dtype == torch.bfloat16
+    assert i.topk_ids.shape == (5, 8) and i.topk_ids.dtype == torch.int32
+    assert all(len(set(row.tolist())) == 8 for row in i.topk_ids)
+    assert torch.allclose(i.topk_weights.sum(-1), torch.ones(5))
+
+
+def test_table_reports_speedup_roofline_and_errors():
+    point = {"shape": "gpt-oss-20b", "tokens": 4, "distinct_experts": 14.0, "bytes": 1.0, "flops": 1.0,
+             "roofline_us": 50.0, "backends": {
+                 "triton": {"us": 100.0, "rel_err": 2e-3, "timing": "cuda-graph"},
+                 "triton_kernels": {"us": 150.0, "rel_err": 3e-3, "timing": "cuda-graph"},
+                 "reference": {"skipped": "slow"}}}
+    r = {"date": "d", "machine": {"gpu": "G"}, "ceilings": {"copy_bytes_per_s": 4e12, "bf16_matmul_flop_per_s": 8e14},
+         "notes": ["flashinfer: not installed"], "points": [point], "tune": []}
+    text = report.table(r)
+    assert "1.50x" in text and "50%" in text and "2.0e-03" in text and "skip" in text
+    assert "note: flashinfer: not installed" in text
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown where there is no GPU")
+def test_bench_without_a_gpu_says_so():
+    exe = Path(sys.executable).with_name("mxfp4-plugin")
+    r = subprocess.run([exe, "bench", "--shapes", "gpt-oss-20b"], capture_output=True, text=True)
+    assert r.returncode == 2 and "needs a CUDA GPU" in r.stderr

@@ -1,0 +1,73 @@
+"""Our Triton kernels' numerics on every CI run: the kernels run under the Triton interpreter
+(CPU) in a subprocess, on fresh random data, against the float64 loop of mxfp4_testing.
+
+Tolerances are the output dtype's rounding: the interpreter stores bfloat16 by truncation
+(one ulp, 2**-7 relative, at worst) where the GPU rounds to nearest; the intermediate
+activation is rounded once more. The kernel arithmetic itself is exact in float32 here.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("triton")
+
+import triton_interpreter_cases as cases  # noqa: E402
+
+from mxfp4_plugin.kernels.moe_details.layout import (  # noqa: E402
+    ValueLayout, bf16x2_decode_reference, to_kernel_layout)
+
+TOLERANCE = {"float16": 2.0**-9, "bfloat16": 2.0**-7}
+NAMES = [*cases.CASES, cases.ROUTING_CASE]
+
+
+@pytest.fixture(scope="module")
+def results():
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    script = Path(__file__).with_name("triton_interpreter_cases.py")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=900)
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    by_name = {r["name"]: r for r in lines}
+    assert by_name, f"interpreter run produced no results (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
+    return by_name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_kernel_under_interpreter(name, results):
+    assert name in results, f"case {name} did not report"
+    r = results[name]
+    assert "error" not in r, r.get("error")
+    assert r["shape_ok"] and r["finite"], r
+    if "dtype" in r:
+        assert r["rel_err"] < TOLERANCE[r["dtype"]], r
+    if "all_remote_row_zero" in r:
+        assert r["all_remote_row_zero"], "a token whose experts are all remote must get exactly zero"
+
+
+def test_interpreter_did_not_leak_into_this_process():
+    assert "TRITON_INTERPRET" not in os.environ or os.environ["TRITON_INTERPRET"] in ("", "0")
+
+
+def test_bf16x2_layout_decodes_to_the_canonical_values():
+    """The GPU's BF16X2 bit order, decoded the way the kernel's PTX does (in PyTorch), gives
+    back exactly the canonical codes' values, in K order."""
+    import torch
+
+    from mxfp4_plugin import mx
+
+    gen = torch.Generator().manual_seed(3)
+    blocks = torch.randint(0, 256, (2, 5, 48), dtype=torch.uint8, generator=gen)  # K = 96: not a multiple of 64
+    scales = torch.full((2, 5, 3), 127, dtype=torch.uint8)
+    decoded = bf16x2_decode_reference(to_kernel_layout(blocks, ValueLayout.BF16X2))
+    assert torch.equal(decoded, mx.dequantize(blocks, scales))
+
+
+def test_nibbles_layout_is_the_checkpoint_itself():
+    import torch
+
+    blocks = torch.randint(0, 256, (1, 3, 16), dtype=torch.uint8)
+    assert torch.equal(to_kernel_layout(blocks, ValueLayout.NIBBLES), blocks)

@@ -1,0 +1,119 @@
+"""Runs our Triton MoE kernels under the Triton interpreter on CPU and prints one JSON line
+per case: its name, the relative error against the float64 loop, and any failure.
+
+Run by ``test_triton_interpreter.py`` in a subprocess, because ``TRITON_INTERPRET`` must be
+set before triton is imported and must not leak into other tests. Shapes are tiny: an
+interpreted program takes tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+import zlib
+
+if __name__ == "__main__":  # before triton is imported; importing this module sets nothing
+    os.environ["TRITON_INTERPRET"] = "1"
+
+#: name -> (experts, top_k, hidden, intermediate, tokens, act dtype, activation, gate/up order, bias,
+#: launch config ("decode", "grouped", or None: the backend's own choice), remote entries).
+#: ``remote``: how many (token, slot) entries get id -1 (experts on another rank).
+CASES = {
+    "fp16_decode_swiglu_interleaved_bias_m1": (4, 2, 128, 64, 1, "float16", "swiglu_oai", "interleaved", True, "decode", 0),
+    "fp16_grouped_silu_concatenated_nobias_m7": (5, 2, 128, 64, 7, "float16", "silu", "concatenated", False, "grouped", 0),
+    "bf16_decode_silu_concatenated_bias_m3": (4, 3, 128, 64, 3, "bfloat16", "silu", "concatenated", True, "decode", 0),
+    "bf16_grouped_swiglu_interleaved_bias_m33": (4, 2, 128, 64, 33, "bfloat16", "swiglu_oai", "interleaved", True, "grouped", 0),
+    "bf16_decode_ep_remote_ids_m5": (6, 3, 128, 64, 5, "bfloat16", "swiglu_oai", "interleaved", True, "decode", 6),
+    "bf16_grouped_ep_remote_ids_m9": (6, 3, 128, 64, 9, "bfloat16", "swiglu_oai", "interleaved", True, "grouped", 10),
+    "fp16_grouped_ragged_k_and_n_h192_i96": (3, 2, 192, 96, 5, "float16", "swiglu_oai", "interleaved", True, "grouped", 0),
+    "bf16_decode_ragged_k_and_n_h192_i96": (3, 2, 192, 96, 2, "bfloat16", "silu", "concatenated", False, "decode", 0),
+    "bf16_backend_default_config_m4": (4, 2, 128, 64, 4, "bfloat16", "swiglu_oai", "interleaved", True, None, 0),
+}
+ROUTING_CASE = "routing_groups_every_local_pair_once"
+
+
+def run_case(name: str) -> dict:
+    import torch
+
+    from mxfp4_plugin import Activation, ActivationSpec, GateUpOrder, MoESpec, Platform
+    from mxfp4_plugin.backends.triton import TritonBackend
+    from mxfp4_plugin.kernels.moe import fused_moe, prepare_experts
+    from mxfp4_plugin.kernels.moe_details.configs import GemmConfig, MoEConfig
+    from mxfp4_plugin.weights import MoEWeights
+    from mxfp4_testing import moe_f64, random_layer, random_routing, rel_err
+
+    e, k, h, i, m, dtype_name, act_name, order, bias, config_name, remote = CASES[name]
+    dtype = getattr(torch, dtype_name)
+    act = (ActivationSpec(Activation.SWIGLU_OAI, alpha=1.702, limit=7.0) if act_name == "swiglu_oai"
+           else ActivationSpec(Activation.SILU))
+    config = {"decode": MoEConfig(False, 16, GemmConfig(32, 64, 4, 1), GemmConfig(16, 128, 4, 1)),
+              "grouped": MoEConfig(True, 16, GemmConfig(16, 128, 4, 1), GemmConfig(32, 64, 4, 1)),
+              None: None}[config_name]
+    gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))
+    tensors = random_layer(e, h, i, bias=bias, act_dtype=dtype, generator=gen)
+    x = torch.randn(m, h, generator=gen).to(dtype)
+    weights, ids = random_routing(m, e, k, generator=gen)
+    if remote:
+        flat = ids.view(-1)
+        flat[torch.randperm(flat.numel(), generator=gen)[:remote]] = -1
+        ids[0] = -1  # one token with every expert elsewhere: its output is exactly zero
+    interleaved = order == "interleaved"
+    if config is None:  # through the backend, as the method drives it; a CUDA-less platform
+        spec = MoESpec(num_experts=e, top_k=k, hidden_size=h, intermediate_size=i, activation=act,
+                       gate_up_order=GateUpOrder(order), has_bias=bias, act_dtype=dtype)
+        backend = TritonBackend(spec, Platform("cpu", packages=frozenset({"triton"})))
+        backend.prepare(MoEWeights.from_tensors(spec, tensors))
+        out = backend.forward(x, weights, ids)
+    else:
+        experts = prepare_experts(tensors["w13_weight"], tensors["w13_weight_scale"], tensors["w2_weight"],
+                                  tensors["w2_weight_scale"], tensors.get("w13_bias"), tensors.get("w2_bias"),
+                                  interleaved=interleaved, act_dtype=dtype)
+        out = fused_moe(x, weights, ids, experts, act, config=config)
+    ref = moe_f64(x, tensors, weights, torch.where(ids < 0, e, ids), activation=act.kind.value, alpha=act.alpha,
+                  limit=act.limit, interleaved=interleaved, expert_map=list(range(e)) + [-1])
+    result = {"name": name, "rel_err": rel_err(out, ref), "dtype": dtype_name,
+              "shape_ok": tuple(out.shape) == (m, h) and out.dtype == dtype, "finite": bool(torch.isfinite(out).all())}
+    if remote:
+        result["all_remote_row_zero"] = bool((out[0] == 0).all())
+    return result
+
+
+def run_routing_case() -> dict:
+    """Every local pair placed exactly once, in a block of its own expert, and no other."""
+    import torch
+
+    from mxfp4_plugin.kernels.moe_details import routing
+
+    gen = torch.Generator().manual_seed(7)
+    e, block_m = 5, 4
+    ids = torch.randint(-1, e, (23,), generator=gen, dtype=torch.int32)
+    ids[3] = -1
+    groups = routing.group_by_expert(ids, e, block_m)
+    seen = []
+    for b in range(groups.max_blocks):
+        expert, rows = int(groups.block_expert[b]), int(groups.block_rows[b])
+        if expert < 0:
+            assert rows == 0, f"unused block {b} has {rows} rows"
+            continue
+        pairs = groups.sorted_pairs[b * block_m: b * block_m + rows].tolist()
+        assert all(int(ids[p]) == expert for p in pairs), f"block {b} of expert {expert} holds {pairs}"
+        seen += pairs
+    expected = sorted(p for p in range(ids.numel()) if ids[p] >= 0)
+    assert sorted(seen) == expected, f"placed {sorted(seen)}, expected {expected}"
+    return {"name": ROUTING_CASE, "rel_err": 0.0, "shape_ok": True, "finite": True}
+
+
+def main(names: list[str]) -> None:
+    for name in names:
+        try:
+            result = run_routing_case() if name == ROUTING_CASE else run_case(name)
+        except Exception:  # reported per case, so one failure does not hide the others
+            result = {"name": name, "error": traceback.format_exc()}
+        print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    main(sys.argv[1:] or [*CASES, ROUTING_CASE])
