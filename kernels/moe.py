@@ -31,6 +31,7 @@ from mxfp4_plugin.spec import Activation, ActivationSpec
 
 from .moe_details import configs, gemm, routing
 from .moe_details.configs import GemmConfig, MoEConfig
+from .moe_details.dequant import FOLD_RANGE
 from .moe_details.layout import ValueLayout, concatenate_gate_up, to_kernel_layout
 
 ACT_DTYPES = (torch.bfloat16, torch.float16)
@@ -60,6 +61,8 @@ class ExpertWeights:
     hidden: int
     intermediate: int
     layout: ValueLayout
+    fold13: bool = False  # every w13 scale byte in dequant.FOLD_RANGE: decode with one multiply
+    fold2: bool = False  # the same for w2
 
     @property
     def num_experts(self) -> int:
@@ -98,7 +101,15 @@ def prepare_experts(w13: torch.Tensor, w13_scale: torch.Tensor, w2: torch.Tensor
     w2_k, w2_s = to_kernel_layout(w2, layout), w2_scale.contiguous()
     b13 = None if w13_bias is None else concatenate_gate_up(w13_bias.float(), interleaved)
     b2 = None if w2_bias is None else w2_bias.float().contiguous()
-    return ExpertWeights(w13_k, w13_s, w2_k, w2_s, b13, b2, hidden, intermediate, layout)
+    fold = layout is ValueLayout.BF16X2
+    return ExpertWeights(w13_k, w13_s, w2_k, w2_s, b13, b2, hidden, intermediate, layout,
+                         fold and _foldable(w13_s), fold and _foldable(w2_s))
+
+
+def _foldable(scales: torch.Tensor) -> bool:
+    """Whether every scale byte lies in ``dequant.FOLD_RANGE`` (one host sync, at prepare time)."""
+    low, high = FOLD_RANGE
+    return bool(((scales >= low) & (scales <= high)).all())
 
 
 def fused_moe(x: torch.Tensor, topk_weights: torch.Tensor, topk_ids: torch.Tensor, experts: ExpertWeights,
@@ -122,12 +133,13 @@ def fused_moe(x: torch.Tensor, topk_weights: torch.Tensor, topk_ids: torch.Tenso
         blocks, bookkeeping = groups.max_blocks, (groups.sorted_pairs, groups.block_expert, groups.block_rows)
     else:
         blocks, bookkeeping = num_pairs, (ids, ids, ids)  # unused when not grouped
-    y = torch.empty((num_pairs, experts.hidden), dtype=torch.float32, device=x.device)
+    split_k = config.gemm2.split_k
+    y = torch.empty((split_k, num_pairs, experts.hidden), dtype=torch.float32, device=x.device)
     _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, common)
     _gemm2(act, experts, y, ids, gammas, bookkeeping, blocks, config, common)
     grid = (m, triton.cdiv(experts.hidden, REDUCE_BLOCK))
-    gemm.reduce_topk_kernel[grid](y, y.stride(0), ids, out, out.stride(0), k, experts.hidden,
-                                  BLOCK=REDUCE_BLOCK, num_warps=4)
+    gemm.reduce_topk_kernel[grid](y, y.stride(0), y.stride(1), ids, out, out.stride(0), k, experts.hidden,
+                                  SPLIT_K=split_k, BLOCK=REDUCE_BLOCK, num_warps=4)
     return out
 
 
@@ -152,9 +164,9 @@ def _weight_args(blocks: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor 
     return (words, scales, b, words.stride(0), words.stride(1), scales.stride(0), scales.stride(1), b.stride(0))
 
 
-def _launch_options(c: GemmConfig, common: dict) -> dict:
+def _launch_options(c: GemmConfig, common: dict, fold: bool) -> dict:
     return dict(BLOCK_N=c.block_n, BLOCK_K=c.block_k, WEIGHTS_AS_A=c.weights_as_a, num_warps=c.num_warps,
-                num_stages=c.num_stages, **common)
+                num_stages=c.num_stages, FOLD=fold, **common)
 
 
 def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, common):
@@ -164,15 +176,17 @@ def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, com
         act, act.stride(0), ids, *bookkeeping,
         k, experts.intermediate, experts.hidden, int(experts.w13_bias is not None),
         1 if activation.kind is Activation.SWIGLU_OAI else 0,
-        float(activation.alpha or 0.0), float(activation.limit or 0.0), **_launch_options(config.gemm1, common))
+        float(activation.alpha or 0.0), float(activation.limit or 0.0),
+        **_launch_options(config.gemm1, common, experts.fold13))
 
 
 def _gemm2(act, experts, y, ids, gammas, bookkeeping, blocks, config, common):
-    grid = (blocks * triton.cdiv(experts.hidden, config.gemm2.block_n),)
+    grid = (blocks * triton.cdiv(experts.hidden, config.gemm2.block_n), config.gemm2.split_k)
     gemm.gemm2_kernel[grid](
         act, act.stride(0), *_weight_args(experts.w2, experts.w2_scale, experts.w2_bias),
-        y, y.stride(0), ids, gammas, *bookkeeping,
-        experts.hidden, experts.intermediate, int(experts.w2_bias is not None), **_launch_options(config.gemm2, common))
+        y, y.stride(0), y.stride(1), ids, gammas, *bookkeeping,
+        experts.hidden, experts.intermediate, int(experts.w2_bias is not None),
+        SPLIT_K=config.gemm2.split_k, **_launch_options(config.gemm2, common, experts.fold2))
 
 
 def _tl_dtype(dtype: torch.dtype):

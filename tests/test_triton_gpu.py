@@ -190,3 +190,25 @@ def test_oracle_ranks_triton_here_as_measured():
     decision = choose(small(), here)
     assert decision.name == expected
     assert {c.backend: c.verdict for c in decision.candidates}["triton"] in ("chosen", "supported")
+
+
+@pytest.mark.parametrize("tokens", [1, 300])
+def test_scales_outside_the_fold_range_keep_two_multiplies(tokens):
+    """Block scales above 2 (bytes > 128) cannot carry the 2**126 in one bf16 factor: that tensor
+    decodes with two multiplies, the other (scales in range) with one; both exact."""
+    import dataclasses
+
+    spec = small()
+    weights, _, ours_default = layer(spec)
+    assert ours_default.experts.fold13 and ours_default.experts.fold2
+    gen = torch.Generator("cuda").manual_seed(5)
+    big = torch.randint(120, 136, weights.w2_weight_scale.shape, generator=gen, device="cuda", dtype=torch.int32)
+    weights = dataclasses.replace(weights, w2_weight_scale=big.to(torch.uint8))
+    ref = ReferenceBackend(spec, platform())
+    ref.prepare(weights)
+    ours = TritonBackend(spec, platform())
+    ours.prepare(weights)
+    assert ours.experts.fold13 and not ours.experts.fold2
+    i = inputs(spec, tokens, 41)
+    out = ours.forward(i.x, i.topk_weights, i.topk_ids)
+    assert rel_err(out, ref.forward(i.x.float(), i.topk_weights, i.topk_ids)) < BF16_TOL

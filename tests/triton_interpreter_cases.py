@@ -29,6 +29,9 @@ CASES = {
     "bf16_grouped_ep_remote_ids_m9": (6, 3, 128, 64, 9, "bfloat16", "swiglu_oai", "interleaved", True, "grouped", 10),
     "fp16_grouped_ragged_k_and_n_h192_i96": (3, 2, 192, 96, 5, "float16", "swiglu_oai", "interleaved", True, "grouped", 0),
     "bf16_decode_ragged_k_and_n_h192_i96": (3, 2, 192, 96, 2, "bfloat16", "silu", "concatenated", False, "decode", 0),
+    # GEMM2 split over K in 4 (96 = 3 steps of 32: one split is empty); bias added once
+    "bf16_decode_split_k_ragged_bias_h192_i96": (3, 2, 192, 96, 2, "bfloat16", "swiglu_oai", "interleaved", True,
+                                                 "decode_split", 0),
     "bf16_backend_default_config_m4": (4, 2, 128, 64, 4, "bfloat16", "swiglu_oai", "interleaved", True, None, 0),
 }
 ROUTING_CASE = "routing_groups_every_local_pair_once"
@@ -50,6 +53,7 @@ def run_case(name: str) -> dict:
            else ActivationSpec(Activation.SILU))
     config = {"decode": MoEConfig(False, 16, GemmConfig(32, 64, 4, 1), GemmConfig(16, 128, 4, 1)),
               "grouped": MoEConfig(True, 16, GemmConfig(16, 128, 4, 1), GemmConfig(32, 64, 4, 1)),
+              "decode_split": MoEConfig(False, 16, GemmConfig(32, 64, 4, 1), GemmConfig(16, 32, 4, 1, split_k=4)),
               None: None}[config_name]
     gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))
     tensors = random_layer(e, h, i, bias=bias, act_dtype=dtype, generator=gen)

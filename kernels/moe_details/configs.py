@@ -22,12 +22,15 @@ class GemmConfig:
     num_warps: int
     num_stages: int
     weights_as_a: bool = True  # decoded weights as the MMA's A operand (else B, tokens as A)
+    split_k: int = 1  # GEMM2 only: K split over this many programs, summed by the top-k reduction
 
     def __post_init__(self) -> None:
         if self.block_k < 32 or self.block_k & (self.block_k - 1):
             raise ValueError(f"block_k: expected a power of two >= 32, got {self.block_k}")
         if self.block_n < 16 or self.block_n & (self.block_n - 1):
             raise ValueError(f"block_n: expected a power of two >= 16, got {self.block_n}")
+        if self.split_k < 1:
+            raise ValueError(f"split_k: expected >= 1, got {self.split_k}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,10 +40,17 @@ class MoEConfig:
     gemm1: GemmConfig
     gemm2: GemmConfig
 
+    def __post_init__(self) -> None:
+        if self.gemm1.split_k != 1:
+            raise ValueError(f"gemm1.split_k: GEMM1's gated activation needs whole sums, got {self.gemm1.split_k}")
+        if self.grouped and self.gemm2.split_k != 1:
+            raise ValueError(f"gemm2.split_k: split-K serves the decode path only, got {self.gemm2.split_k}")
+
     def describe(self) -> str:
         g1, g2 = self.gemm1, self.gemm2
         def gemm(g: GemmConfig) -> str:
-            return f"n{g.block_n} k{g.block_k} w{g.num_warps} s{g.num_stages}{'' if g.weights_as_a else ' wB'}"
+            return (f"n{g.block_n} k{g.block_k} w{g.num_warps} s{g.num_stages}{'' if g.weights_as_a else ' wB'}"
+                    f"{f' sk{g.split_k}' if g.split_k > 1 else ''}")
 
         return f"{'grouped' if self.grouped else 'decode'} m{self.block_m} g1({gemm(g1)}) g2({gemm(g2)})"
 
@@ -49,8 +59,8 @@ ANY = None
 ShapeKey = tuple[int, int, int, int]
 
 
-def _decode(n1, k1, w1, s1, n2, k2, w2, s2) -> MoEConfig:
-    return MoEConfig(False, 16, GemmConfig(n1, k1, w1, s1), GemmConfig(n2, k2, w2, s2))
+def _decode(n1, k1, w1, s1, n2, k2, w2, s2, split_k=1) -> MoEConfig:
+    return MoEConfig(False, 16, GemmConfig(n1, k1, w1, s1), GemmConfig(n2, k2, w2, s2, split_k=split_k))
 
 
 def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True) -> MoEConfig:
@@ -65,6 +75,7 @@ DEEPSEEK_LIKE: ShapeKey = (256, 8, 4096, 2048)
 #: the fastest candidates of ``mxfp4-plugin bench --tune`` on H200 (BENCHMARKS.md); ANY follows
 #: gpt-oss-120b's, the most common layer here.
 TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
+    (GPT_OSS_20B, 1, _decode(64, 256, 4, 3, 64, 128, 4, 3, split_k=2)),
     (GPT_OSS_20B, 4, _decode(64, 128, 4, 3, 64, 128, 4, 3)),
     (GPT_OSS_20B, 64, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3)),
     (GPT_OSS_20B, 256, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3)),
@@ -73,6 +84,7 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     (DEEPSEEK_LIKE, 256, _grouped(16, 128, 128, 8, 3, 128, 128, 8, 3)),
     (DEEPSEEK_LIKE, 1024, _grouped(32, 128, 128, 8, 3, 128, 128, 8, 3)),
     (DEEPSEEK_LIKE, 1 << 62, _grouped(64, 64, 128, 4, 3, 64, 128, 4, 3)),
+    (ANY, 1, _decode(64, 256, 4, 3, 64, 128, 4, 3, split_k=2)),
     (ANY, 4, _decode(64, 128, 4, 3, 64, 128, 4, 3)),
     (ANY, 256, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3)),
     (ANY, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3)),
@@ -87,6 +99,9 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _decode(128, 128, 8, 3, 128, 128, 8, 3),
     _decode(64, 256, 4, 3, 64, 256, 4, 3),
     _decode(64, 128, 4, 4, 64, 128, 4, 4),
+    _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=2),
+    _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=4),
+    _decode(64, 256, 4, 3, 64, 128, 4, 3, split_k=2),
     _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3),
     _grouped(16, 128, 128, 8, 3, 128, 128, 8, 3),
     _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3),

@@ -13,6 +13,10 @@ thread holds which element), then the eight values of each word are put in K ord
   E2M1 value times a power of two has at most two significant bits. ``fma.rn.bf16x2``
   needs sm_80 or newer.
 
+Folding (``FOLD``): ``2**126 * 2**(byte - 127)`` is a normal bf16 for bytes 1..128 (block
+scales up to 2; trained layers' are far smaller), so a tensor whose scale bytes all lie there
+is decoded with one packed multiply per pair; others keep the two (``FOLD_RANGE``).
+
 Scale byte 0 (2**-127) decodes as 0 (products below the normal range); byte 255 (NaN) is
 rejected by ``mx.validate`` when the weights are prepared.
 """
@@ -24,6 +28,7 @@ import triton.language as tl
 
 NIBBLES: tl.constexpr = tl.constexpr(0)
 BF16X2: tl.constexpr = tl.constexpr(1)
+FOLD_RANGE = (1, 128)  # scale bytes for which 2**126 * scale is a normal bf16 (and byte 0 stays 0)
 
 
 @triton.jit
@@ -34,44 +39,77 @@ def _e2m1_to_f32(code):
 
 
 @triton.jit
-def _bf16x2_decode(words, scale_pairs):
+def _bf16x2_decode(words, scale_pairs, FOLD: tl.constexpr):
     """int32 words (BF16X2 layout) and their block scales as bf16 pairs -> 4 int32 words of
-    bf16 pairs: elements (0, 1), (2, 3), (4, 5), (6, 7) of each word."""
-    return tl.inline_asm_elementwise(
-        r"""
-        {
-            .reg .b32 t, u, bias, nz;
-            mov.b32 bias, 0x7e807e80;
-            mov.b32 nz, 0x80008000;
-            and.b32 t, $4, 0x81c081c0;
-            fma.rn.bf16x2 t, t, bias, nz;
-            fma.rn.bf16x2 $0, t, $5, nz;
-            shl.b32 t, $4, 3;
-            and.b32 t, t, 0x81c081c0;
-            fma.rn.bf16x2 t, t, bias, nz;
-            fma.rn.bf16x2 $1, t, $5, nz;
-            shl.b32 t, $4, 6;
-            and.b32 t, t, 0x81c081c0;
-            fma.rn.bf16x2 t, t, bias, nz;
-            fma.rn.bf16x2 $2, t, $5, nz;
-            shl.b32 t, $4, 1;
-            and.b32 t, t, 0x80008000;
-            shr.b32 u, $4, 3;
-            and.b32 u, u, 0x01800180;
-            or.b32 t, t, u;
-            shr.b32 u, $4, 7;
-            and.b32 u, u, 0x00400040;
-            or.b32 t, t, u;
-            fma.rn.bf16x2 t, t, bias, nz;
-            fma.rn.bf16x2 $3, t, $5, nz;
-        }
-        """,
-        constraints="=r,=r,=r,=r,r,r",
-        args=[words, scale_pairs],
-        dtype=(tl.int32, tl.int32, tl.int32, tl.int32),
-        is_pure=True,
-        pack=1,
-    )
+    bf16 pairs: elements (0, 1), (2, 3), (4, 5), (6, 7) of each word. ``FOLD``: the scale pairs
+    already carry the 2**126 (one packed multiply per pair instead of two)."""
+    if FOLD:
+        return tl.inline_asm_elementwise(
+            r"""
+            {
+                .reg .b32 t, u, nz;
+                mov.b32 nz, 0x80008000;
+                and.b32 t, $4, 0x81c081c0;
+                fma.rn.bf16x2 $0, t, $5, nz;
+                shl.b32 t, $4, 3;
+                and.b32 t, t, 0x81c081c0;
+                fma.rn.bf16x2 $1, t, $5, nz;
+                shl.b32 t, $4, 6;
+                and.b32 t, t, 0x81c081c0;
+                fma.rn.bf16x2 $2, t, $5, nz;
+                shl.b32 t, $4, 1;
+                and.b32 t, t, 0x80008000;
+                shr.b32 u, $4, 3;
+                and.b32 u, u, 0x01800180;
+                or.b32 t, t, u;
+                shr.b32 u, $4, 7;
+                and.b32 u, u, 0x00400040;
+                or.b32 t, t, u;
+                fma.rn.bf16x2 $3, t, $5, nz;
+            }
+            """,
+            constraints="=r,=r,=r,=r,r,r",
+            args=[words, scale_pairs],
+            dtype=(tl.int32, tl.int32, tl.int32, tl.int32),
+            is_pure=True,
+            pack=1,
+        )
+    else:
+        return tl.inline_asm_elementwise(
+            r"""
+            {
+                .reg .b32 t, u, bias, nz;
+                mov.b32 bias, 0x7e807e80;
+                mov.b32 nz, 0x80008000;
+                and.b32 t, $4, 0x81c081c0;
+                fma.rn.bf16x2 t, t, bias, nz;
+                fma.rn.bf16x2 $0, t, $5, nz;
+                shl.b32 t, $4, 3;
+                and.b32 t, t, 0x81c081c0;
+                fma.rn.bf16x2 t, t, bias, nz;
+                fma.rn.bf16x2 $1, t, $5, nz;
+                shl.b32 t, $4, 6;
+                and.b32 t, t, 0x81c081c0;
+                fma.rn.bf16x2 t, t, bias, nz;
+                fma.rn.bf16x2 $2, t, $5, nz;
+                shl.b32 t, $4, 1;
+                and.b32 t, t, 0x80008000;
+                shr.b32 u, $4, 3;
+                and.b32 u, u, 0x01800180;
+                or.b32 t, t, u;
+                shr.b32 u, $4, 7;
+                and.b32 u, u, 0x00400040;
+                or.b32 t, t, u;
+                fma.rn.bf16x2 t, t, bias, nz;
+                fma.rn.bf16x2 $3, t, $5, nz;
+            }
+            """,
+            constraints="=r,=r,=r,=r,r,r",
+            args=[words, scale_pairs],
+            dtype=(tl.int32, tl.int32, tl.int32, tl.int32),
+            is_pure=True,
+            pack=1,
+        )
 
 
 @triton.jit
@@ -114,16 +152,22 @@ def _per_word(s, BLOCK_N: tl.constexpr, WORDS: tl.constexpr):
 
 @triton.jit
 def decode_tile(words, scale_bytes, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, LAYOUT: tl.constexpr,
-                DOT_DTYPE: tl.constexpr):
+                DOT_DTYPE: tl.constexpr, FOLD: tl.constexpr = False):
     """``words [BLOCK_N, BLOCK_K // 8]`` (int32) and their block scales ``[BLOCK_N, BLOCK_K // 32]``
-    (uint8) -> the decoded tile ``[BLOCK_N, BLOCK_K]`` in K order, in ``DOT_DTYPE``."""
+    (uint8) -> the decoded tile ``[BLOCK_N, BLOCK_K]`` in K order, in ``DOT_DTYPE``.
+    ``FOLD`` (BF16X2 only; every scale byte of the tensor in ``FOLD_RANGE``): the bf16 factor
+    ``2**126 * scale`` (exponent field ``byte + 126``) replaces the two multiplies by one."""
     WORDS: tl.constexpr = BLOCK_K // 8
-    scale = _per_word(scale_bytes.to(tl.int32), BLOCK_N, WORDS)
     if LAYOUT == BF16X2:
-        r0, r1, r2, r3 = _bf16x2_decode(words, (scale << 7) | (scale << 23))
+        if FOLD:
+            scale = _per_word(scale_bytes.to(tl.int32) + 126, BLOCK_N, WORDS)
+        else:
+            scale = _per_word(scale_bytes.to(tl.int32), BLOCK_N, WORDS)
+        r0, r1, r2, r3 = _bf16x2_decode(words, (scale << 7) | (scale << 23), FOLD)
         tile = _in_fragment_order(_low(r0), _high(r0), _low(r1), _high(r1), _low(r2), _high(r2), _low(r3),
                                   _high(r3), BLOCK_N, WORDS)
     else:
+        scale = _per_word(scale_bytes.to(tl.int32), BLOCK_N, WORDS)
         f = (scale << 23).to(tl.float32, bitcast=True)
         tile = _in_k_order(_e2m1_to_f32(words & 15) * f, _e2m1_to_f32((words >> 4) & 15) * f,
                            _e2m1_to_f32((words >> 8) & 15) * f, _e2m1_to_f32((words >> 12) & 15) * f,

@@ -44,10 +44,12 @@ def _block_rows(pid_b, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
 
 
 @triton.jit
-def _mma_loop(x_ptrs, valid_m, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, mask_n,
+def _mma_loop(x_ptrs, valid_m, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, mask_n,
               DUAL: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr, DOT_DTYPE: tl.constexpr,
-              PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
-    """K loop -> ``(acc, acc2)``, each ``[BLOCK_N, BLOCK_M]`` float32: ``W[:, k] @ X[k, :]``.
+              PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
+              FOLD: tl.constexpr):
+    """K loop over ``k_lo .. k_true`` (``k_lo`` a multiple of ``BLOCK_K``) -> ``(acc, acc2)``, each
+    ``[BLOCK_N, BLOCK_M]`` float32: ``W[:, k] @ X[k, :]``.
     ``x_ptrs [BLOCK_K, BLOCK_M]`` point at the first K tile of the activations; ``DUAL``: a
     second weight stream (``w2_ptrs``, ``s2_ptrs`` -> ``acc2``) shares the activations.
 
@@ -65,12 +67,13 @@ def _mma_loop(x_ptrs, valid_m, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, mask_n,
     else:
         acc = tl.zeros((BLOCK_M, BLOCK_N), tl.float32)
     acc2 = acc
-    x_next = tl.load(x_ptrs, mask=valid_m[None, :] & (offs_k < k_true)[:, None], other=0.0)
-    s_next = tl.load(s_ptrs, mask=mask_n[:, None] & (32 * offs_s < k_true)[None, :], other=0)
+    x_next = tl.load(x_ptrs + k_lo, mask=valid_m[None, :] & (k_lo + offs_k < k_true)[:, None], other=0.0)
+    mask_s0 = mask_n[:, None] & (k_lo + 32 * offs_s < k_true)[None, :]
+    s_next = tl.load(s_ptrs + k_lo // 32, mask=mask_s0, other=0)
     s2_next = s_next
     if DUAL:
-        s2_next = tl.load(s2_ptrs, mask=mask_n[:, None] & (32 * offs_s < k_true)[None, :], other=0)
-    for k0 in range(0, k_true, BLOCK_K):
+        s2_next = tl.load(s2_ptrs + k_lo // 32, mask=mask_s0, other=0)
+    for k0 in range(k_lo, k_true, BLOCK_K):
         x = x_next.to(DOT_DTYPE)
         s = s_next
         s2 = s2_next
@@ -79,7 +82,7 @@ def _mma_loop(x_ptrs, valid_m, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, mask_n,
         mask_s1 = mask_n[:, None] & (k1 + 32 * offs_s < k_true)[None, :]
         s_next = tl.load(s_ptrs + k1 // 32, mask=mask_s1, other=0)
         mask_w = mask_n[:, None] & (k0 + 8 * offs_w < k_true)[None, :]
-        w = decode_tile(tl.load(w_ptrs + k0 // 8, mask=mask_w, other=0), s, BLOCK_N, BLOCK_K, LAYOUT, DOT_DTYPE)
+        w = decode_tile(tl.load(w_ptrs + k0 // 8, mask=mask_w, other=0), s, BLOCK_N, BLOCK_K, LAYOUT, DOT_DTYPE, FOLD)
         if WEIGHTS_AS_A:
             acc = tl.dot(w, x, acc, input_precision=PRECISION)
         else:
@@ -88,7 +91,7 @@ def _mma_loop(x_ptrs, valid_m, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, mask_n,
         if DUAL:
             s2_next = tl.load(s2_ptrs + k1 // 32, mask=mask_s1, other=0)
             w2 = decode_tile(tl.load(w2_ptrs + k0 // 8, mask=mask_w, other=0), s2, BLOCK_N, BLOCK_K, LAYOUT,
-                             DOT_DTYPE)
+                             DOT_DTYPE, FOLD)
             if WEIGHTS_AS_A:
                 acc2 = tl.dot(w2, x, acc2, input_precision=PRECISION)
             else:
@@ -151,7 +154,7 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, st
                  top_k, n_half, k_true, has_bias, activation, alpha, limit,
                  GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
                  DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
-                 BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+                 BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr):
     """x [M, H] -> act [M*top_k, I]: gate rows ``n`` and up rows ``I + n`` of w13, bias, gating.
     ``has_bias`` (0/1) and ``activation`` (SILU/SWIGLU_OAI) are plain arguments, not
     specialised: one compiled kernel serves every layer; the branch costs nothing measurable."""
@@ -160,9 +163,9 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, st
         block_rows_ptr, GROUPED, BLOCK_N, BLOCK_M, BLOCK_K)
     if expert >= 0:
         x_ptrs = _activation_pointers(x_ptr, pair // top_k, stride_xm, BLOCK_K)
-        acc_g, acc_u = _mma_loop(x_ptrs, valid_m, k_true, wg_ptrs, sg_ptrs,
+        acc_g, acc_u = _mma_loop(x_ptrs, valid_m, 0, k_true, wg_ptrs, sg_ptrs,
                                  wg_ptrs + n_half * stride_wn, sg_ptrs + n_half * stride_sn, mask_n,
-                                 True, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K)
+                                 True, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K, FOLD)
         if has_bias != 0:
             b_row = b_ptr + expert.to(tl.int64) * stride_be + offs_n
             acc_g += tl.load(b_row, mask=mask_n, other=0.0)[:, None]
@@ -174,20 +177,31 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, st
 
 @triton.jit(do_not_specialize=["has_bias"])
 def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, stride_se, stride_sn, stride_be,
-                 y_ptr, stride_ym, ids_ptr, weights_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
+                 y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
                  n_out, k_true, has_bias,
                  GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
                  DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
-                 BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
-    """act [M*top_k, I] -> y [M*top_k, H] float32: down projection, bias, router weight."""
+                 BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
+                 SPLIT_K: tl.constexpr):
+    """act [M*top_k, I] -> y [SPLIT_K, M*top_k, H] float32: down projection, bias, router weight.
+    Split-K (grid axis 1): split ``s`` sums its share of K (whole ``BLOCK_K`` steps) into
+    ``y[s]``; split 0 adds the bias; ``reduce_topk_kernel`` sums the splits with the slots."""
     expert, pair, valid_m, offs_n, mask_n, w_ptrs, s_ptrs = _program_tile(
         w_ptr, s_ptr, stride_we, stride_wn, stride_se, stride_sn, n_out, ids_ptr, sorted_ptr, block_expert_ptr,
         block_rows_ptr, GROUPED, BLOCK_N, BLOCK_M, BLOCK_K)
     if expert >= 0:
         a_ptrs = _activation_pointers(a_ptr, pair, stride_am, BLOCK_K)
-        acc, _ = _mma_loop(a_ptrs, valid_m, k_true, w_ptrs, s_ptrs, w_ptrs, s_ptrs, mask_n,
-                           False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K)
-        if has_bias != 0:
+        split = tl.program_id(1)
+        k_lo = 0
+        k_hi = k_true
+        if SPLIT_K > 1:
+            chunk = tl.cdiv(tl.cdiv(k_true, SPLIT_K), BLOCK_K) * BLOCK_K
+            k_lo = split * chunk
+            k_hi = tl.minimum(k_lo + chunk, k_true)
+            y_ptr += split.to(tl.int64) * stride_ys
+        acc, _ = _mma_loop(a_ptrs, valid_m, k_lo, k_hi, w_ptrs, s_ptrs, w_ptrs, s_ptrs, mask_n,
+                           False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K, FOLD)
+        if has_bias != 0 and split == 0:
             acc += tl.load(b_ptr + expert.to(tl.int64) * stride_be + offs_n, mask=mask_n, other=0.0)[:, None]
         gamma = tl.load(weights_ptr + pair, mask=valid_m, other=0.0).to(tl.float32)
         out_ptrs = y_ptr + pair[None, :].to(tl.int64) * stride_ym + offs_n[:, None]
@@ -195,8 +209,10 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, st
 
 
 @triton.jit
-def reduce_topk_kernel(y_ptr, stride_ym, ids_ptr, out_ptr, stride_om, top_k, n, BLOCK: tl.constexpr):
-    """out[m, :] = sum over the token's slots with a local expert of y[m * top_k + slot, :]."""
+def reduce_topk_kernel(y_ptr, stride_ys, stride_ym, ids_ptr, out_ptr, stride_om, top_k, n, SPLIT_K: tl.constexpr,
+                       BLOCK: tl.constexpr):
+    """out[m, :] = sum over the token's slots with a local expert and over the K splits of
+    y[split, m * top_k + slot, :]."""
     m = tl.program_id(0)
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
@@ -204,5 +220,7 @@ def reduce_topk_kernel(y_ptr, stride_ym, ids_ptr, out_ptr, stride_om, top_k, n, 
     for slot in range(0, top_k):
         pair = m * top_k + slot
         local = (tl.zeros((BLOCK,), tl.int32) + tl.load(ids_ptr + pair).to(tl.int32)) >= 0
-        acc += tl.load(y_ptr + pair.to(tl.int64) * stride_ym + offs, mask=mask & local, other=0.0)
+        for split in tl.static_range(SPLIT_K):
+            acc += tl.load(y_ptr + split * stride_ys + pair.to(tl.int64) * stride_ym + offs, mask=mask & local,
+                           other=0.0)
     tl.store(out_ptr + m.to(tl.int64) * stride_om + offs, acc.to(out_ptr.dtype.element_ty), mask=mask)
