@@ -32,6 +32,9 @@ CASES = {
     # GEMM2 split over K in 4 (96 = 3 steps of 32: one split is empty); bias added once
     "bf16_decode_split_k_ragged_bias_h192_i96": (3, 2, 192, 96, 2, "bfloat16", "swiglu_oai", "interleaved", True,
                                                  "decode_split", 0),
+    # tokens as the MMA's A operand, decoded weights as B (the large-token-tile orientation)
+    "bf16_grouped_tokens_as_a_ragged_h192_i96": (3, 2, 192, 96, 5, "bfloat16", "swiglu_oai", "interleaved", True,
+                                                 "grouped_tokens_as_a", 0),
     "bf16_backend_default_config_m4": (4, 2, 128, 64, 4, "bfloat16", "swiglu_oai", "interleaved", True, None, 0),
 }
 ROUTING_CASE = "routing_groups_every_local_pair_once"
@@ -53,6 +56,8 @@ def run_case(name: str) -> dict:
            else ActivationSpec(Activation.SILU))
     config = {"decode": MoEConfig(False, 16, GemmConfig(32, 64, 4, 1), GemmConfig(16, 128, 4, 1)),
               "grouped": MoEConfig(True, 16, GemmConfig(16, 128, 4, 1), GemmConfig(32, 64, 4, 1)),
+              "grouped_tokens_as_a": MoEConfig(True, 16, GemmConfig(16, 128, 4, 1, weights_as_a=False),
+                                               GemmConfig(32, 64, 4, 1, weights_as_a=False)),
               "decode_split": MoEConfig(False, 16, GemmConfig(32, 64, 4, 1), GemmConfig(16, 32, 4, 1, split_k=4)),
               None: None}[config_name]
     gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))

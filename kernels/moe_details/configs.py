@@ -80,10 +80,11 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     (GPT_OSS_20B, 64, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3)),
     (GPT_OSS_20B, 256, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3)),
     (GPT_OSS_20B, 1 << 62, _grouped(64, 64, 64, 4, 4, 64, 64, 4, 4)),
-    (DEEPSEEK_LIKE, 16, _decode(64, 256, 4, 3, 64, 256, 4, 3)),
-    (DEEPSEEK_LIKE, 256, _grouped(16, 128, 128, 8, 3, 128, 128, 8, 3)),
+    (DEEPSEEK_LIKE, 4, _decode(64, 256, 4, 3, 64, 256, 4, 3)),
+    (DEEPSEEK_LIKE, 256, _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3)),
     (DEEPSEEK_LIKE, 1024, _grouped(32, 128, 128, 8, 3, 128, 128, 8, 3)),
-    (DEEPSEEK_LIKE, 1 << 62, _grouped(64, 64, 128, 4, 3, 64, 128, 4, 3)),
+    (DEEPSEEK_LIKE, 4096, _grouped(64, 64, 128, 4, 3, 64, 128, 4, 3)),
+    (DEEPSEEK_LIKE, 1 << 62, _grouped(256, 64, 64, 8, 3, 128, 64, 8, 3, weights_as_a=False)),
     (ANY, 1, _decode(64, 256, 4, 3, 64, 128, 4, 3, split_k=2)),
     (ANY, 4, _decode(64, 128, 4, 3, 64, 128, 4, 3)),
     (ANY, 256, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3)),
@@ -113,6 +114,14 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _grouped(128, 64, 32, 4, 4, 64, 128, 4, 3),
     _grouped(128, 64, 64, 8, 3, 64, 64, 8, 3, weights_as_a=False),
     _grouped(128, 128, 64, 8, 3, 128, 64, 8, 3, weights_as_a=False),
+    _grouped(128, 32, 64, 4, 3, 64, 64, 4, 3, weights_as_a=False),
+    _grouped(128, 64, 64, 8, 4, 128, 64, 8, 4, weights_as_a=False),
+    _grouped(256, 64, 64, 8, 3, 128, 64, 8, 3, weights_as_a=False),
+    _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3),
+    _grouped(16, 64, 256, 4, 4, 64, 256, 4, 4),
+    _grouped(16, 128, 256, 8, 3, 128, 256, 8, 3),
+    _grouped(32, 64, 256, 4, 3, 64, 256, 4, 3),
+    _grouped(32, 128, 256, 8, 3, 128, 256, 8, 3),
 )
 
 
@@ -120,6 +129,8 @@ def worth_trying(config: MoEConfig, num_tokens: int) -> bool:
     """Which candidates ``--tune`` times at a token count (the others cannot win there)."""
     if not config.grouped:
         return num_tokens <= 16
+    if config.block_m >= 128:
+        return num_tokens >= 1024
     return (config.block_m <= 32 and num_tokens <= 1024) or (config.block_m >= 64 and num_tokens >= 256)
 
 

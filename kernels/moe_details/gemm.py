@@ -58,7 +58,9 @@ def _mma_loop(x_ptrs, valid_m, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, m
     transposed, are B (rows = tokens, good for large blocks of tokens).
 
     Triton's pipeliner stages the weight words through shared memory (``num_stages``); the
-    activations and the byte-wide scales are loaded here one K step ahead instead."""
+    byte-wide scales are loaded here one K step ahead, and so are the activations with
+    ``WEIGHTS_AS_A`` (few tokens); the large token tiles of the other orientation are left to
+    the pipeliner (a prefetched copy would cost too many registers)."""
     offs_k = tl.arange(0, BLOCK_K)
     offs_w = tl.arange(0, BLOCK_K // 8)
     offs_s = tl.arange(0, BLOCK_K // 32)
@@ -67,34 +69,51 @@ def _mma_loop(x_ptrs, valid_m, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, m
     else:
         acc = tl.zeros((BLOCK_M, BLOCK_N), tl.float32)
     acc2 = acc
-    x_next = tl.load(x_ptrs + k_lo, mask=valid_m[None, :] & (k_lo + offs_k < k_true)[:, None], other=0.0)
     mask_s0 = mask_n[:, None] & (k_lo + 32 * offs_s < k_true)[None, :]
     s_next = tl.load(s_ptrs + k_lo // 32, mask=mask_s0, other=0)
     s2_next = s_next
     if DUAL:
         s2_next = tl.load(s2_ptrs + k_lo // 32, mask=mask_s0, other=0)
-    for k0 in range(k_lo, k_true, BLOCK_K):
-        x = x_next.to(DOT_DTYPE)
-        s = s_next
-        s2 = s2_next
-        k1 = k0 + BLOCK_K
-        x_next = tl.load(x_ptrs + k1, mask=valid_m[None, :] & (k1 + offs_k < k_true)[:, None], other=0.0)
-        mask_s1 = mask_n[:, None] & (k1 + 32 * offs_s < k_true)[None, :]
-        s_next = tl.load(s_ptrs + k1 // 32, mask=mask_s1, other=0)
-        mask_w = mask_n[:, None] & (k0 + 8 * offs_w < k_true)[None, :]
-        w = decode_tile(tl.load(w_ptrs + k0 // 8, mask=mask_w, other=0), s, BLOCK_N, BLOCK_K, LAYOUT, DOT_DTYPE, FOLD)
-        if WEIGHTS_AS_A:
+    if WEIGHTS_AS_A:
+        x_next = tl.load(x_ptrs + k_lo, mask=valid_m[None, :] & (k_lo + offs_k < k_true)[:, None], other=0.0)
+        for k0 in range(k_lo, k_true, BLOCK_K):
+            x = x_next.to(DOT_DTYPE)
+            s = s_next
+            s2 = s2_next
+            k1 = k0 + BLOCK_K
+            x_next = tl.load(x_ptrs + k1, mask=valid_m[None, :] & (k1 + offs_k < k_true)[:, None], other=0.0)
+            mask_s1 = mask_n[:, None] & (k1 + 32 * offs_s < k_true)[None, :]
+            s_next = tl.load(s_ptrs + k1 // 32, mask=mask_s1, other=0)
+            mask_w = mask_n[:, None] & (k0 + 8 * offs_w < k_true)[None, :]
+            w = decode_tile(tl.load(w_ptrs + k0 // 8, mask=mask_w, other=0), s, BLOCK_N, BLOCK_K, LAYOUT, DOT_DTYPE,
+                            FOLD)
             acc = tl.dot(w, x, acc, input_precision=PRECISION)
-        else:
-            x_t = tl.trans(x)
-            acc = tl.dot(x_t, tl.trans(w), acc, input_precision=PRECISION)
-        if DUAL:
-            s2_next = tl.load(s2_ptrs + k1 // 32, mask=mask_s1, other=0)
-            w2 = decode_tile(tl.load(w2_ptrs + k0 // 8, mask=mask_w, other=0), s2, BLOCK_N, BLOCK_K, LAYOUT,
-                             DOT_DTYPE, FOLD)
-            if WEIGHTS_AS_A:
+            if DUAL:
+                s2_next = tl.load(s2_ptrs + k1 // 32, mask=mask_s1, other=0)
+                w2 = decode_tile(tl.load(w2_ptrs + k0 // 8, mask=mask_w, other=0), s2, BLOCK_N, BLOCK_K, LAYOUT,
+                                 DOT_DTYPE, FOLD)
                 acc2 = tl.dot(w2, x, acc2, input_precision=PRECISION)
-            else:
+    else:
+        # Large token blocks: the activations are the MMA's A operand, read [BLOCK_M, BLOCK_K]
+        # in the loop so the pipeliner stages them in shared memory (asynchronous copies,
+        # ``num_stages`` deep) instead of holding a prefetched tile in registers.
+        xa_ptrs = tl.trans(x_ptrs)
+        for k0 in range(k_lo, k_true, BLOCK_K):
+            x_t = tl.load(xa_ptrs + k0, mask=valid_m[:, None] & (k0 + offs_k < k_true)[None, :], other=0.0)
+            x_t = x_t.to(DOT_DTYPE)
+            s = s_next
+            s2 = s2_next
+            k1 = k0 + BLOCK_K
+            mask_s1 = mask_n[:, None] & (k1 + 32 * offs_s < k_true)[None, :]
+            s_next = tl.load(s_ptrs + k1 // 32, mask=mask_s1, other=0)
+            mask_w = mask_n[:, None] & (k0 + 8 * offs_w < k_true)[None, :]
+            w = decode_tile(tl.load(w_ptrs + k0 // 8, mask=mask_w, other=0), s, BLOCK_N, BLOCK_K, LAYOUT, DOT_DTYPE,
+                            FOLD)
+            acc = tl.dot(x_t, tl.trans(w), acc, input_precision=PRECISION)
+            if DUAL:
+                s2_next = tl.load(s2_ptrs + k1 // 32, mask=mask_s1, other=0)
+                w2 = decode_tile(tl.load(w2_ptrs + k0 // 8, mask=mask_w, other=0), s2, BLOCK_N, BLOCK_K, LAYOUT,
+                                 DOT_DTYPE, FOLD)
                 acc2 = tl.dot(x_t, tl.trans(w2), acc2, input_precision=PRECISION)
     if not WEIGHTS_AS_A:
         acc = tl.trans(acc)
