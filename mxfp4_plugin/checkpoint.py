@@ -19,7 +19,9 @@ from pathlib import Path
 import torch
 
 from . import mx
-from .safetensors_stream import StreamingWriter
+from .safetensors_stream import DTYPE_NAMES, StreamingWriter
+
+DTYPE_OF_NAME = {name: dtype for dtype, name in DTYPE_NAMES.items()}
 
 QUANTIZATION_CONFIG = {
     "quant_method": "mxfp4",
@@ -88,8 +90,7 @@ def _write_experts(out: StreamingWriter, f, name: str, num_experts: int, rule: s
 
 
 def _dtype_of(sl) -> torch.dtype:
-    return getattr(torch, {"BF16": "bfloat16", "F16": "float16", "F32": "float32", "F64": "float64", "U8": "uint8",
-                           "I8": "int8", "I16": "int16", "I32": "int32", "I64": "int64", "BOOL": "bool"}[sl.get_dtype()])
+    return DTYPE_OF_NAME[sl.get_dtype()]
 
 
 def quantize_checkpoint(src: str | Path, dst: str | Path, *, rule: str = "round_up", progress: bool = True) -> Path:
