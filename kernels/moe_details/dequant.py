@@ -38,78 +38,50 @@ def _e2m1_to_f32(code):
     return bits.to(tl.int16).to(tl.float16, bitcast=True).to(tl.float32) * 16384.0
 
 
+# Bits of E2M1 element pair j of a BF16X2 word, moved into bf16 sign/exponent/mantissa position
+# in `t` (pairs 0..2 by a shift and a mask; pair 3 is spread over the word and gathered).
+_PAIR_BITS = (
+    "and.b32 t, $4, 0x81c081c0;",
+    "shl.b32 t, $4, 3; and.b32 t, t, 0x81c081c0;",
+    "shl.b32 t, $4, 6; and.b32 t, t, 0x81c081c0;",
+    "shl.b32 t, $4, 1; and.b32 t, t, 0x80008000; shr.b32 u, $4, 3; and.b32 u, u, 0x01800180; or.b32 t, t, u; "
+    "shr.b32 u, $4, 7; and.b32 u, u, 0x00400040; or.b32 t, t, u;",
+)
+
+
+def _decode_ptx(fold: bool) -> str:
+    """The PTX of ``_bf16x2_decode``: per pair, its bits, then times 2**126 (the exponent bias
+    between E2M1 and bf16; 0x7e80 in bf16) unless the scale already carries it, then times the
+    block scale. ``nz`` (-0) as the addend makes each fma a plain rounded multiply."""
+    regs = "t, u, nz" if fold else "t, u, bias, nz"
+    lines = [f".reg .b32 {regs};"] + ([] if fold else ["mov.b32 bias, 0x7e807e80;"]) + ["mov.b32 nz, 0x80008000;"]
+    for j, bits in enumerate(_PAIR_BITS):
+        lines.append(bits)
+        if not fold:
+            lines.append("fma.rn.bf16x2 t, t, bias, nz;")
+        lines.append(f"fma.rn.bf16x2 ${j}, t, $5, nz;")
+    return "{\n" + "\n".join(lines) + "\n}"
+
+
+_DECODE_PTX_FOLDED: tl.constexpr = tl.constexpr(_decode_ptx(fold=True))
+_DECODE_PTX: tl.constexpr = tl.constexpr(_decode_ptx(fold=False))
+
+
+@triton.jit
+def _run_decode_ptx(words, scale_pairs, PTX: tl.constexpr):
+    return tl.inline_asm_elementwise(PTX, constraints="=r,=r,=r,=r,r,r", args=[words, scale_pairs],
+                                     dtype=(tl.int32, tl.int32, tl.int32, tl.int32), is_pure=True, pack=1)
+
+
 @triton.jit
 def _bf16x2_decode(words, scale_pairs, FOLD: tl.constexpr):
     """int32 words (BF16X2 layout) and their block scales as bf16 pairs -> 4 int32 words of
     bf16 pairs: elements (0, 1), (2, 3), (4, 5), (6, 7) of each word. ``FOLD``: the scale pairs
     already carry the 2**126 (one packed multiply per pair instead of two)."""
     if FOLD:
-        return tl.inline_asm_elementwise(
-            r"""
-            {
-                .reg .b32 t, u, nz;
-                mov.b32 nz, 0x80008000;
-                and.b32 t, $4, 0x81c081c0;
-                fma.rn.bf16x2 $0, t, $5, nz;
-                shl.b32 t, $4, 3;
-                and.b32 t, t, 0x81c081c0;
-                fma.rn.bf16x2 $1, t, $5, nz;
-                shl.b32 t, $4, 6;
-                and.b32 t, t, 0x81c081c0;
-                fma.rn.bf16x2 $2, t, $5, nz;
-                shl.b32 t, $4, 1;
-                and.b32 t, t, 0x80008000;
-                shr.b32 u, $4, 3;
-                and.b32 u, u, 0x01800180;
-                or.b32 t, t, u;
-                shr.b32 u, $4, 7;
-                and.b32 u, u, 0x00400040;
-                or.b32 t, t, u;
-                fma.rn.bf16x2 $3, t, $5, nz;
-            }
-            """,
-            constraints="=r,=r,=r,=r,r,r",
-            args=[words, scale_pairs],
-            dtype=(tl.int32, tl.int32, tl.int32, tl.int32),
-            is_pure=True,
-            pack=1,
-        )
+        return _run_decode_ptx(words, scale_pairs, _DECODE_PTX_FOLDED)
     else:
-        return tl.inline_asm_elementwise(
-            r"""
-            {
-                .reg .b32 t, u, bias, nz;
-                mov.b32 bias, 0x7e807e80;
-                mov.b32 nz, 0x80008000;
-                and.b32 t, $4, 0x81c081c0;
-                fma.rn.bf16x2 t, t, bias, nz;
-                fma.rn.bf16x2 $0, t, $5, nz;
-                shl.b32 t, $4, 3;
-                and.b32 t, t, 0x81c081c0;
-                fma.rn.bf16x2 t, t, bias, nz;
-                fma.rn.bf16x2 $1, t, $5, nz;
-                shl.b32 t, $4, 6;
-                and.b32 t, t, 0x81c081c0;
-                fma.rn.bf16x2 t, t, bias, nz;
-                fma.rn.bf16x2 $2, t, $5, nz;
-                shl.b32 t, $4, 1;
-                and.b32 t, t, 0x80008000;
-                shr.b32 u, $4, 3;
-                and.b32 u, u, 0x01800180;
-                or.b32 t, t, u;
-                shr.b32 u, $4, 7;
-                and.b32 u, u, 0x00400040;
-                or.b32 t, t, u;
-                fma.rn.bf16x2 t, t, bias, nz;
-                fma.rn.bf16x2 $3, t, $5, nz;
-            }
-            """,
-            constraints="=r,=r,=r,=r,r,r",
-            args=[words, scale_pairs],
-            dtype=(tl.int32, tl.int32, tl.int32, tl.int32),
-            is_pure=True,
-            pack=1,
-        )
+        return _run_decode_ptx(words, scale_pairs, _DECODE_PTX)
 
 
 @triton.jit
