@@ -13,6 +13,17 @@ from .spec import Activation, ActivationSpec, GateUpOrder, MoESpec, ParallelLayo
 GPT_OSS_SWIGLU_ALPHA = 1.702
 GPT_OSS_SWIGLU_LIMIT = 7.0
 
+# Canonical parameter (weights.py) -> the gpt-oss checkpoint tensor it is loaded from
+# (``model.layers.N.mlp.experts.<name>``, ENGINE_NOTES 2.2); adapters name it in their errors.
+GPT_OSS_CHECKPOINT_TENSORS: dict[str, str] = {
+    "w13_weight": "gate_up_proj_blocks",
+    "w13_weight_scale": "gate_up_proj_scales",
+    "w13_bias": "gate_up_proj_bias",
+    "w2_weight": "down_proj_blocks",
+    "w2_weight_scale": "down_proj_scales",
+    "w2_bias": "down_proj_bias",
+}
+
 
 def gpt_oss_activation(config: Mapping) -> ActivationSpec:
     return ActivationSpec(Activation.SWIGLU_OAI, alpha=float(config.get("swiglu_alpha", GPT_OSS_SWIGLU_ALPHA)),

@@ -21,16 +21,6 @@ PARAM_NAMES: dict[str, str] = {
     "w2_bias": "w2_weight_bias",
 }
 
-# Canonical parameter name -> the gpt-oss checkpoint tensor it comes from (for error messages).
-CHECKPOINT_NAMES: dict[str, str] = {
-    "w13_weight": "gate_up_proj_blocks",
-    "w13_weight_scale": "gate_up_proj_scales",
-    "w2_weight": "down_proj_blocks",
-    "w2_weight_scale": "down_proj_scales",
-    "w13_bias": "gate_up_proj_bias",
-    "w2_bias": "down_proj_bias",
-}
-
 # Plugin backends SGLang has no name for: registered as extra --moe-runner-backend values.
 PLUGIN_RUNNER_BACKENDS: dict[str, str] = {
     "mxfp4_plugin_triton": "triton",  # the plugin's own Triton MXFP4 kernel (kernels/)

@@ -23,12 +23,12 @@ from sglang.srt.runtime_context import get_exec
 from sglang.srt.utils import set_weight_attrs
 
 from ...method import Mxfp4MoEMethod
-from ...models import spec_for_rank
+from ...models import GPT_OSS_CHECKPOINT_TENSORS, spec_for_rank
 from ...mx import BLOCK_SIZE
 from ...platform import detect
 from ...sharding import intermediate_slice
 from ...spec import Activation, ActivationSpec, GateUpOrder, MoESpec, ParallelLayout
-from .flags import CHECKPOINT_NAMES, FLAG, PARAM_NAMES, QUANTIZATION_NAME, plugin_backend_for
+from .flags import FLAG, PARAM_NAMES, QUANTIZATION_NAME, plugin_backend_for
 
 
 def spec_for_layer(layer, *, num_local_experts: int, hidden_size: int, intermediate_size: int,
@@ -152,8 +152,8 @@ class PluginMxfp4MoEMethod(FusedMoEMethodBase):
             # Nothing loaded at all is a loader that fills parameters directly (--load-format dummy).
             raise ValueError(f"{QUANTIZATION_NAME}: {self.layer_name}: the checkpoint gave no "
                              f"{[PARAM_NAMES[m] for m in missing]} (gpt-oss names: "
-                             f"{[CHECKPOINT_NAMES[m] for m in missing]}); an MXFP4 layer needs all of "
-                             f"{[CHECKPOINT_NAMES[p.name] for p in self.core.params()]}")
+                             f"{[GPT_OSS_CHECKPOINT_TENSORS[m] for m in missing]}); an MXFP4 layer needs all of "
+                             f"{[GPT_OSS_CHECKPOINT_TENSORS[p.name] for p in self.core.params()]}")
         tensors = {name: getattr(layer, sglang_name).data for name, sglang_name in PARAM_NAMES.items()
                    if hasattr(layer, sglang_name)}
         try:

@@ -38,13 +38,9 @@ ACTIVATIONS: dict[str, tuple[str, str]] = {
     "silu": ("silu", "concatenated"),  # [w1; w3] from MergedColumnParallelLinear-style loaders
 }
 
-# canonical parameter -> (tensor name in a gpt-oss MXFP4 checkpoint, the dimension a rank
-# may fill only partly: the TP tail of the intermediate axis (ENGINE_NOTES 2.4), else None)
-PARAMS: dict[str, tuple[str, int | None]] = {
-    "w13_weight": ("gate_up_proj_blocks", 1),
-    "w13_weight_scale": ("gate_up_proj_scales", 1),
-    "w13_bias": ("gate_up_proj_bias", 1),
-    "w2_weight": ("down_proj_blocks", 2),
-    "w2_weight_scale": ("down_proj_scales", 2),
-    "w2_bias": ("down_proj_bias", None),
+# canonical parameter -> the dimension vLLM's gpt-oss loader may fill only partly on a rank:
+# the TP tail of the intermediate axis (ENGINE_NOTES 2.4); None: filled whole
+PARTIAL_DIMS: dict[str, int | None] = {
+    "w13_weight": 1, "w13_weight_scale": 1, "w13_bias": 1,
+    "w2_weight": 2, "w2_weight_scale": 2, "w2_bias": None,
 }

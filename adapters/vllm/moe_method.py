@@ -12,10 +12,10 @@ from vllm.model_executor.layers.fused_moe import FusedMoEConfig, FusedMoEMethodB
 from vllm.model_executor.utils import set_weight_attrs
 
 from ...method import Mxfp4MoEMethod
-from ...models import gpt_oss_activation
+from ...models import GPT_OSS_CHECKPOINT_TENSORS, gpt_oss_activation
 from ...sharding import intermediate_per_rank
 from ...spec import Activation, ActivationSpec, GateUpOrder, MoESpec, ParallelLayout
-from .flags import ACTIVATIONS, PARAMS
+from .flags import ACTIVATIONS, PARTIAL_DIMS
 from .loading import LOADED, PARTIAL_DIM, wrap_weight_loader
 
 
@@ -66,7 +66,7 @@ class PluginMxfp4MoEMethod(FusedMoEMethodBase):
         for p in self.core.params():
             param = torch.nn.Parameter(torch.zeros(p.shape, dtype=p.dtype), requires_grad=False)
             layer.register_parameter(p.name, param)
-            set_weight_attrs(param, {**attrs, PARTIAL_DIM: PARAMS[p.name][1]})
+            set_weight_attrs(param, {**attrs, PARTIAL_DIM: PARTIAL_DIMS[p.name]})
 
     def process_weights_after_loading(self, layer: torch.nn.Module) -> None:
         tensors = {}
@@ -74,7 +74,7 @@ class PluginMxfp4MoEMethod(FusedMoEMethodBase):
             param = getattr(layer, p.name)
             if not getattr(param, LOADED, False):
                 raise ValueError(f"{layer.layer_name}.{p.name}: never loaded; the checkpoint has no "
-                                 f"{PARAMS[p.name][0]} for this layer")
+                                 f"{GPT_OSS_CHECKPOINT_TENSORS[p.name]} for this layer")
             tensors[p.name] = param.data
         self.core.process_weights_after_loading(tensors)
 

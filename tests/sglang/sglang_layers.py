@@ -6,13 +6,13 @@ from types import SimpleNamespace
 
 import torch
 
-from mxfp4_plugin.adapters.sglang.flags import CHECKPOINT_NAMES
+from mxfp4_plugin.models import GPT_OSS_CHECKPOINT_TENSORS
 
 
 def checkpoint_layer(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     """gpt-oss checkpoint tensors of one layer -> canonical names and layout (blocks flattened)."""
     out = {}
-    for canonical, ckpt in CHECKPOINT_NAMES.items():
+    for canonical, ckpt in GPT_OSS_CHECKPOINT_TENSORS.items():
         t = tensors[f"{prefix}.{ckpt}"]
         out[canonical] = t.flatten(-2) if ckpt.endswith("_blocks") else t
     return out
@@ -21,7 +21,7 @@ def checkpoint_layer(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str,
 def to_checkpoint(canonical: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     """Canonical tensors -> gpt-oss checkpoint names and layout (blocks [E, rows, K/32, 16])."""
     out = {}
-    for name, ckpt in CHECKPOINT_NAMES.items():
+    for name, ckpt in GPT_OSS_CHECKPOINT_TENSORS.items():
         t = canonical[name]
         out[f"{prefix}.{ckpt}"] = t.unflatten(-1, (-1, 16)) if ckpt.endswith("_blocks") else t
     return out
