@@ -165,8 +165,8 @@ def _weight_args(blocks: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor 
 
 
 def _launch_options(c: GemmConfig, common: dict, fold: bool) -> dict:
-    return dict(BLOCK_N=c.block_n, BLOCK_K=c.block_k, WEIGHTS_AS_A=c.weights_as_a, num_warps=c.num_warps,
-                num_stages=c.num_stages, FOLD=fold, **common)
+    return dict(BLOCK_N=c.block_n, BLOCK_K=c.block_k, WEIGHTS_AS_A=c.weights_as_a, PREFETCH_X=c.prefetch_x,
+                num_warps=c.num_warps, num_stages=c.num_stages, FOLD=fold, **common)
 
 
 def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, common):
@@ -176,7 +176,7 @@ def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, com
         act, act.stride(0), ids, *bookkeeping,
         k, experts.intermediate, experts.hidden, int(experts.w13_bias is not None),
         1 if activation.kind is Activation.SWIGLU_OAI else 0,
-        float(activation.alpha or 0.0), float(activation.limit or 0.0),
+        float(activation.alpha or 0.0), float(activation.limit or 0.0), JOINT=config.gemm1.joint,
         **_launch_options(config.gemm1, common, experts.fold13))
 
 

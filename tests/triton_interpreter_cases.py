@@ -35,6 +35,14 @@ CASES = {
     # tokens as the MMA's A operand, decoded weights as B (the large-token-tile orientation)
     "bf16_grouped_tokens_as_a_ragged_h192_i96": (3, 2, 192, 96, 5, "bfloat16", "swiglu_oai", "interleaved", True,
                                                  "grouped_tokens_as_a", 0),
+    # gate and up rows as one MMA operand (JOINT), N not a multiple of the block: masked rows
+    "bf16_grouped_joint_gate_up_ragged_h192_i96": (3, 2, 192, 96, 6, "bfloat16", "swiglu_oai", "interleaved", True,
+                                                   "grouped_joint", 0),
+    "fp16_grouped_joint_tokens_as_a_silu_h192_i96": (3, 2, 192, 96, 6, "float16", "silu", "concatenated", False,
+                                                     "grouped_joint_tokens_as_a", 0),
+    # activations prefetched a K step ahead in registers (the other loop of _mma_loop)
+    "bf16_decode_prefetch_x_ragged_h192_i96": (3, 2, 192, 96, 3, "bfloat16", "swiglu_oai", "interleaved", True,
+                                               "decode_prefetch_x", 0),
     "bf16_backend_default_config_m4": (4, 2, 128, 64, 4, "bfloat16", "swiglu_oai", "interleaved", True, None, 0),
 }
 ROUTING_CASE = "routing_groups_every_local_pair_once"
@@ -59,6 +67,11 @@ def run_case(name: str) -> dict:
               "grouped_tokens_as_a": MoEConfig(True, 16, GemmConfig(16, 128, 4, 1, weights_as_a=False),
                                                GemmConfig(32, 64, 4, 1, weights_as_a=False)),
               "decode_split": MoEConfig(False, 16, GemmConfig(32, 64, 4, 1), GemmConfig(16, 32, 4, 1, split_k=4)),
+              "grouped_joint": MoEConfig(True, 16, GemmConfig(64, 64, 4, 1, joint=True), GemmConfig(32, 64, 4, 1)),
+              "grouped_joint_tokens_as_a": MoEConfig(True, 16, GemmConfig(64, 64, 4, 1, False, joint=True),
+                                                     GemmConfig(32, 64, 4, 1, False)),
+              "decode_prefetch_x": MoEConfig(False, 16, GemmConfig(32, 64, 4, 1, prefetch_x=True),
+                                             GemmConfig(16, 128, 4, 1, prefetch_x=True)),
               None: None}[config_name]
     gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))
     tensors = random_layer(e, h, i, bias=bias, act_dtype=dtype, generator=gen)

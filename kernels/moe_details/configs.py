@@ -23,6 +23,9 @@ class GemmConfig:
     num_stages: int
     weights_as_a: bool = True  # decoded weights as the MMA's A operand (else B, tokens as A)
     split_k: int = 1  # GEMM2 only: K split over this many programs, summed by the top-k reduction
+    joint: bool = False  # GEMM1 only: gate and up rows in one MMA operand of 2 * block_n rows
+    prefetch_x: bool = False  # weights as A only: activations a K step ahead in registers (else staged in
+    #                           shared memory by the pipeliner, which lets the MMA run asynchronously)
 
     def __post_init__(self) -> None:
         if self.block_k < 32 or self.block_k & (self.block_k - 1):
@@ -31,6 +34,8 @@ class GemmConfig:
             raise ValueError(f"block_n: expected a power of two >= 16, got {self.block_n}")
         if self.split_k < 1:
             raise ValueError(f"split_k: expected >= 1, got {self.split_k}")
+        if self.prefetch_x and not self.weights_as_a:
+            raise ValueError("prefetch_x: serves the weights-as-A orientation only, got weights_as_a=False")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +46,8 @@ class MoEConfig:
     gemm2: GemmConfig
 
     def __post_init__(self) -> None:
+        if self.gemm2.joint:
+            raise ValueError("gemm2.joint: only GEMM1 has gate and up rows to join")
         if self.gemm1.split_k != 1:
             raise ValueError(f"gemm1.split_k: GEMM1's gated activation needs whole sums, got {self.gemm1.split_k}")
         if self.grouped and self.gemm2.split_k != 1:
@@ -50,7 +57,7 @@ class MoEConfig:
         g1, g2 = self.gemm1, self.gemm2
         def gemm(g: GemmConfig) -> str:
             return (f"n{g.block_n} k{g.block_k} w{g.num_warps} s{g.num_stages}{'' if g.weights_as_a else ' wB'}"
-                    f"{f' sk{g.split_k}' if g.split_k > 1 else ''}")
+                    f"{f' sk{g.split_k}' if g.split_k > 1 else ''}{' joint' if g.joint else ''}{' px' if g.prefetch_x else ''}")
 
         return f"{'grouped' if self.grouped else 'decode'} m{self.block_m} g1({gemm(g1)}) g2({gemm(g2)})"
 
@@ -59,12 +66,14 @@ ANY = None
 ShapeKey = tuple[int, int, int, int]
 
 
-def _decode(n1, k1, w1, s1, n2, k2, w2, s2, split_k=1) -> MoEConfig:
-    return MoEConfig(False, 16, GemmConfig(n1, k1, w1, s1), GemmConfig(n2, k2, w2, s2, split_k=split_k))
+def _decode(n1, k1, w1, s1, n2, k2, w2, s2, split_k=1, px=False, joint=False) -> MoEConfig:
+    return MoEConfig(False, 16, GemmConfig(n1, k1, w1, s1, joint=joint, prefetch_x=px),
+                     GemmConfig(n2, k2, w2, s2, split_k=split_k, prefetch_x=px))
 
 
-def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True) -> MoEConfig:
-    return MoEConfig(True, m, GemmConfig(n1, k1, w1, s1, weights_as_a), GemmConfig(n2, k2, w2, s2, weights_as_a))
+def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True, px=False, joint=False) -> MoEConfig:
+    return MoEConfig(True, m, GemmConfig(n1, k1, w1, s1, weights_as_a, joint=joint, prefetch_x=px),
+                     GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px))
 
 
 GPT_OSS_120B: ShapeKey = (128, 4, 2880, 2880)
@@ -75,53 +84,62 @@ DEEPSEEK_LIKE: ShapeKey = (256, 8, 4096, 2048)
 #: the fastest candidates of ``mxfp4-plugin bench --tune`` on H200 (BENCHMARKS.md); ANY follows
 #: gpt-oss-120b's, the most common layer here.
 TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
-    (GPT_OSS_20B, 1, _decode(64, 256, 4, 3, 64, 128, 4, 3, split_k=2)),
-    (GPT_OSS_20B, 4, _decode(64, 128, 4, 3, 64, 128, 4, 3)),
-    (GPT_OSS_20B, 64, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3)),
-    (GPT_OSS_20B, 256, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3)),
-    (GPT_OSS_20B, 1 << 62, _grouped(64, 64, 64, 4, 4, 64, 64, 4, 4)),
-    (DEEPSEEK_LIKE, 4, _decode(64, 256, 4, 3, 64, 256, 4, 3)),
-    (DEEPSEEK_LIKE, 256, _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3)),
-    (DEEPSEEK_LIKE, 1024, _grouped(32, 128, 128, 8, 3, 128, 128, 8, 3)),
-    (DEEPSEEK_LIKE, 4096, _grouped(64, 64, 128, 4, 3, 64, 128, 4, 3)),
+    (GPT_OSS_20B, 1, _decode(64, 256, 4, 3, 64, 128, 4, 3, split_k=2, px=True)),
+    (GPT_OSS_20B, 4, _decode(64, 128, 4, 3, 64, 128, 4, 3, px=True)),
+    (GPT_OSS_20B, 64, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True)),
+    (GPT_OSS_20B, 256, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, px=True)),
+    (GPT_OSS_20B, 1 << 62, _grouped(64, 64, 64, 4, 4, 64, 64, 4, 4, px=True)),
+    (DEEPSEEK_LIKE, 4, _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True)),
+    (DEEPSEEK_LIKE, 256, _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True)),
+    (DEEPSEEK_LIKE, 1024, _grouped(32, 128, 128, 8, 3, 128, 128, 8, 3, px=True)),
+    (DEEPSEEK_LIKE, 4096, _grouped(64, 64, 128, 4, 3, 64, 128, 4, 3, px=True)),
     (DEEPSEEK_LIKE, 1 << 62, _grouped(256, 64, 64, 8, 3, 128, 64, 8, 3, weights_as_a=False)),
-    (ANY, 1, _decode(64, 256, 4, 3, 64, 128, 4, 3, split_k=2)),
-    (ANY, 4, _decode(64, 128, 4, 3, 64, 128, 4, 3)),
-    (ANY, 256, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3)),
-    (ANY, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3)),
-    (ANY, 1 << 62, _grouped(64, 64, 64, 4, 4, 64, 64, 4, 4)),
+    (ANY, 1, _decode(64, 256, 4, 3, 64, 128, 4, 3, split_k=2, px=True)),
+    (ANY, 4, _decode(64, 128, 4, 3, 64, 128, 4, 3, px=True)),
+    (ANY, 256, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True)),
+    (ANY, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, px=True)),
+    (ANY, 1 << 62, _grouped(64, 64, 64, 4, 4, 64, 64, 4, 4, px=True)),
 )
 
 #: Configurations ``mxfp4-plugin bench --tune`` tries, and the token counts it tries them at.
 #: With weights as A, one warpgroup (4 warps) per 64 weight rows lets the decoded weights go
-#: straight into the MMA's registers (BF16X2 layout); other shapes shuffle through shared memory.
+#: straight into the MMA's registers (BF16X2 layout); ``joint`` GEMM1 tiles of 64 gate + 64 up
+#: rows therefore run 8 warps.
 CANDIDATES: tuple[MoEConfig, ...] = (
-    _decode(64, 128, 4, 3, 64, 128, 4, 3),
-    _decode(128, 128, 8, 3, 128, 128, 8, 3),
-    _decode(64, 256, 4, 3, 64, 256, 4, 3),
-    _decode(64, 128, 4, 4, 64, 128, 4, 4),
-    _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=2),
-    _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=4),
+    # decode: one (token, slot) pair per program
+    _decode(64, 256, 4, 3, 64, 128, 4, 3, split_k=2, px=True),
+    _decode(64, 128, 4, 3, 64, 128, 4, 3, px=True),
+    _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True),
     _decode(64, 256, 4, 3, 64, 128, 4, 3, split_k=2),
+    _decode(64, 128, 4, 3, 64, 128, 4, 3),
+    _decode(64, 256, 4, 3, 64, 256, 4, 3),
+    _decode(64, 128, 8, 3, 128, 128, 8, 3, joint=True),
+    _decode(64, 256, 8, 3, 128, 128, 8, 3, split_k=2, joint=True),
+    _decode(64, 256, 8, 3, 128, 256, 8, 3, joint=True),
+    # grouped, a few pairs per expert
+    _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True),
+    _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, px=True),
+    _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True),
+    _grouped(32, 128, 128, 8, 3, 128, 128, 8, 3, px=True),
     _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3),
-    _grouped(16, 128, 128, 8, 3, 128, 128, 8, 3),
     _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3),
-    _grouped(32, 128, 128, 8, 3, 128, 128, 8, 3),
-    _grouped(64, 64, 64, 4, 4, 64, 64, 4, 4),
-    _grouped(64, 128, 64, 8, 3, 128, 64, 8, 3),
-    _grouped(64, 64, 128, 4, 3, 64, 128, 4, 3),
-    _grouped(64, 128, 128, 8, 3, 128, 128, 8, 3),
-    _grouped(128, 64, 32, 4, 4, 64, 128, 4, 3),
-    _grouped(128, 64, 64, 8, 3, 64, 64, 8, 3, weights_as_a=False),
-    _grouped(128, 128, 64, 8, 3, 128, 64, 8, 3, weights_as_a=False),
-    _grouped(128, 32, 64, 4, 3, 64, 64, 4, 3, weights_as_a=False),
-    _grouped(128, 64, 64, 8, 4, 128, 64, 8, 4, weights_as_a=False),
-    _grouped(256, 64, 64, 8, 3, 128, 64, 8, 3, weights_as_a=False),
     _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3),
-    _grouped(16, 64, 256, 4, 4, 64, 256, 4, 4),
-    _grouped(16, 128, 256, 8, 3, 128, 256, 8, 3),
-    _grouped(32, 64, 256, 4, 3, 64, 256, 4, 3),
-    _grouped(32, 128, 256, 8, 3, 128, 256, 8, 3),
+    _grouped(16, 64, 128, 8, 3, 128, 128, 8, 3, joint=True),
+    _grouped(32, 64, 128, 8, 3, 128, 128, 8, 3, joint=True),
+    _grouped(16, 64, 256, 8, 3, 128, 256, 8, 3, joint=True),
+    _grouped(32, 64, 256, 8, 3, 128, 256, 8, 3, joint=True),
+    # grouped, many pairs per expert
+    _grouped(64, 64, 64, 4, 4, 64, 64, 4, 4, px=True),
+    _grouped(64, 64, 128, 4, 3, 64, 128, 4, 3, px=True),
+    _grouped(64, 64, 64, 4, 4, 64, 64, 4, 4),
+    _grouped(64, 64, 128, 4, 3, 64, 128, 4, 3),
+    _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True),
+    _grouped(128, 64, 128, 8, 3, 128, 128, 8, 3, joint=True),
+    _grouped(128, 64, 64, 8, 3, 128, 64, 8, 3, joint=True),
+    _grouped(128, 64, 128, 8, 2, 128, 128, 8, 2, joint=True),
+    _grouped(128, 64, 64, 8, 3, 64, 64, 8, 3, weights_as_a=False),
+    _grouped(256, 64, 64, 8, 3, 128, 64, 8, 3, weights_as_a=False),
+    _grouped(256, 64, 64, 8, 3, 128, 64, 8, 3, weights_as_a=False, joint=True),
 )
 
 

@@ -44,10 +44,20 @@ def _block_rows(pid_b, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
 
 
 @triton.jit
+def _mma(w, x, acc, WEIGHTS_AS_A: tl.constexpr, PRECISION: tl.constexpr):
+    """``acc += w @ x`` with the weights as A (``x [BLOCK_K, BLOCK_M]``), else ``acc += x @ w^T``
+    with the tokens as A (``x [BLOCK_M, BLOCK_K]``, ``acc [BLOCK_M, BLOCK_N]``)."""
+    if WEIGHTS_AS_A:
+        return tl.dot(w, x, acc, input_precision=PRECISION)
+    else:
+        return tl.dot(x, tl.trans(w), acc, input_precision=PRECISION)
+
+
+@triton.jit
 def _mma_loop(x_ptrs, valid_m, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, mask_n,
               DUAL: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr, DOT_DTYPE: tl.constexpr,
               PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
-              FOLD: tl.constexpr):
+              FOLD: tl.constexpr, PREFETCH_X: tl.constexpr):
     """K loop over ``k_lo .. k_true`` (``k_lo`` a multiple of ``BLOCK_K``) -> ``(acc, acc2)``, each
     ``[BLOCK_N, BLOCK_M]`` float32: ``W[:, k] @ X[k, :]``.
     ``x_ptrs [BLOCK_K, BLOCK_M]`` point at the first K tile of the activations; ``DUAL``: a
@@ -58,9 +68,7 @@ def _mma_loop(x_ptrs, valid_m, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, m
     transposed, are B (rows = tokens, good for large blocks of tokens).
 
     Triton's pipeliner stages the weight words through shared memory (``num_stages``); the
-    byte-wide scales are loaded here one K step ahead, and so are the activations with
-    ``WEIGHTS_AS_A`` (few tokens); the large token tiles of the other orientation are left to
-    the pipeliner (a prefetched copy would cost too many registers)."""
+    byte-wide scales are loaded here one K step ahead."""
     offs_k = tl.arange(0, BLOCK_K)
     offs_w = tl.arange(0, BLOCK_K // 8)
     offs_s = tl.arange(0, BLOCK_K // 32)
@@ -74,47 +82,35 @@ def _mma_loop(x_ptrs, valid_m, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, m
     s2_next = s_next
     if DUAL:
         s2_next = tl.load(s2_ptrs + k_lo // 32, mask=mask_s0, other=0)
-    if WEIGHTS_AS_A:
-        x_next = tl.load(x_ptrs + k_lo, mask=valid_m[None, :] & (k_lo + offs_k < k_true)[:, None], other=0.0)
-        for k0 in range(k_lo, k_true, BLOCK_K):
+    # PREFETCH_X (weights as A only): the activation tile is loaded a K step ahead into registers.
+    # Otherwise it is loaded in the loop and the pipeliner stages it through shared memory with
+    # asynchronous copies; the MMA then reads it from there and runs asynchronously (wgmma waits
+    # for the previous step, not this one), so decoding the next weight tile overlaps the MMA.
+    x_next = tl.load(x_ptrs + k_lo, mask=valid_m[None, :] & (k_lo + offs_k < k_true)[:, None], other=0.0,
+                     ) if PREFETCH_X else None
+    for k0 in range(k_lo, k_true, BLOCK_K):
+        k1 = k0 + BLOCK_K
+        if PREFETCH_X:
             x = x_next.to(DOT_DTYPE)
-            s = s_next
-            s2 = s2_next
-            k1 = k0 + BLOCK_K
             x_next = tl.load(x_ptrs + k1, mask=valid_m[None, :] & (k1 + offs_k < k_true)[:, None], other=0.0)
-            mask_s1 = mask_n[:, None] & (k1 + 32 * offs_s < k_true)[None, :]
-            s_next = tl.load(s_ptrs + k1 // 32, mask=mask_s1, other=0)
-            mask_w = mask_n[:, None] & (k0 + 8 * offs_w < k_true)[None, :]
-            w = decode_tile(tl.load(w_ptrs + k0 // 8, mask=mask_w, other=0), s, BLOCK_N, BLOCK_K, LAYOUT, DOT_DTYPE,
-                            FOLD)
-            acc = tl.dot(w, x, acc, input_precision=PRECISION)
-            if DUAL:
-                s2_next = tl.load(s2_ptrs + k1 // 32, mask=mask_s1, other=0)
-                w2 = decode_tile(tl.load(w2_ptrs + k0 // 8, mask=mask_w, other=0), s2, BLOCK_N, BLOCK_K, LAYOUT,
-                                 DOT_DTYPE, FOLD)
-                acc2 = tl.dot(w2, x, acc2, input_precision=PRECISION)
-    else:
-        # Large token blocks: the activations are the MMA's A operand, read [BLOCK_M, BLOCK_K]
-        # in the loop so the pipeliner stages them in shared memory (asynchronous copies,
-        # ``num_stages`` deep) instead of holding a prefetched tile in registers.
-        xa_ptrs = tl.trans(x_ptrs)
-        for k0 in range(k_lo, k_true, BLOCK_K):
-            x_t = tl.load(xa_ptrs + k0, mask=valid_m[:, None] & (k0 + offs_k < k_true)[None, :], other=0.0)
-            x_t = x_t.to(DOT_DTYPE)
-            s = s_next
-            s2 = s2_next
-            k1 = k0 + BLOCK_K
-            mask_s1 = mask_n[:, None] & (k1 + 32 * offs_s < k_true)[None, :]
-            s_next = tl.load(s_ptrs + k1 // 32, mask=mask_s1, other=0)
-            mask_w = mask_n[:, None] & (k0 + 8 * offs_w < k_true)[None, :]
-            w = decode_tile(tl.load(w_ptrs + k0 // 8, mask=mask_w, other=0), s, BLOCK_N, BLOCK_K, LAYOUT, DOT_DTYPE,
-                            FOLD)
-            acc = tl.dot(x_t, tl.trans(w), acc, input_precision=PRECISION)
-            if DUAL:
-                s2_next = tl.load(s2_ptrs + k1 // 32, mask=mask_s1, other=0)
-                w2 = decode_tile(tl.load(w2_ptrs + k0 // 8, mask=mask_w, other=0), s2, BLOCK_N, BLOCK_K, LAYOUT,
-                                 DOT_DTYPE, FOLD)
-                acc2 = tl.dot(x_t, tl.trans(w2), acc2, input_precision=PRECISION)
+        elif WEIGHTS_AS_A:
+            x = tl.load(x_ptrs + k0, mask=valid_m[None, :] & (k0 + offs_k < k_true)[:, None], other=0.0)
+            x = x.to(DOT_DTYPE)
+        else:
+            x = tl.load(tl.trans(x_ptrs) + k0, mask=valid_m[:, None] & (k0 + offs_k < k_true)[None, :], other=0.0)
+            x = x.to(DOT_DTYPE)
+        s = s_next
+        s2 = s2_next
+        mask_s1 = mask_n[:, None] & (k1 + 32 * offs_s < k_true)[None, :]
+        s_next = tl.load(s_ptrs + k1 // 32, mask=mask_s1, other=0)
+        mask_w = mask_n[:, None] & (k0 + 8 * offs_w < k_true)[None, :]
+        w = decode_tile(tl.load(w_ptrs + k0 // 8, mask=mask_w, other=0), s, BLOCK_N, BLOCK_K, LAYOUT, DOT_DTYPE, FOLD)
+        acc = _mma(w, x, acc, WEIGHTS_AS_A, PRECISION)
+        if DUAL:
+            s2_next = tl.load(s2_ptrs + k1 // 32, mask=mask_s1, other=0)
+            w2 = decode_tile(tl.load(w2_ptrs + k0 // 8, mask=mask_w, other=0), s2, BLOCK_N, BLOCK_K, LAYOUT,
+                             DOT_DTYPE, FOLD)
+            acc2 = _mma(w2, x, acc2, WEIGHTS_AS_A, PRECISION)
     if not WEIGHTS_AS_A:
         acc = tl.trans(acc)
         acc2 = tl.trans(acc2)
@@ -173,8 +169,10 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, st
                  top_k, n_half, k_true, has_bias, activation, alpha, limit,
                  GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
                  DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
-                 BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr):
+                 BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
+                 PREFETCH_X: tl.constexpr, JOINT: tl.constexpr):
     """x [M, H] -> act [M*top_k, I]: gate rows ``n`` and up rows ``I + n`` of w13, bias, gating.
+    ``JOINT``: both row sets in one MMA operand (else two MMAs sharing the activations).
     ``has_bias`` (0/1) and ``activation`` (SILU/SWIGLU_OAI) are plain arguments, not
     specialised: one compiled kernel serves every layer; the branch costs nothing measurable."""
     expert, pair, valid_m, offs_n, mask_n, wg_ptrs, sg_ptrs = _program_tile(
@@ -182,13 +180,26 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, st
         block_rows_ptr, GROUPED, BLOCK_N, BLOCK_M, BLOCK_K)
     if expert >= 0:
         x_ptrs = _activation_pointers(x_ptr, pair // top_k, stride_xm, BLOCK_K)
-        acc_g, acc_u = _mma_loop(x_ptrs, valid_m, 0, k_true, wg_ptrs, sg_ptrs,
-                                 wg_ptrs + n_half * stride_wn, sg_ptrs + n_half * stride_sn, mask_n,
-                                 True, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K, FOLD)
-        if has_bias != 0:
-            b_row = b_ptr + expert.to(tl.int64) * stride_be + offs_n
-            acc_g += tl.load(b_row, mask=mask_n, other=0.0)[:, None]
-            acc_u += tl.load(b_row + n_half, mask=mask_n, other=0.0)[:, None]
+        b_row = b_ptr + expert.to(tl.int64) * stride_be
+        if JOINT:
+            # Gate rows, then the same up rows, as one [2 * BLOCK_N, K] operand: one MMA and one
+            # accumulator per K step (with one warpgroup per 64 rows, each decodes half the tile).
+            rows = tl.reshape(offs_n[None, :] + (tl.arange(0, 2) * n_half)[:, None], (2 * BLOCK_N,))
+            mask_rows = tl.reshape(tl.broadcast_to(mask_n[None, :], (2, BLOCK_N)), (2 * BLOCK_N,))
+            w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wn, stride_se, stride_sn, rows,
+                                            BLOCK_K)
+            acc, _ = _mma_loop(x_ptrs, valid_m, 0, k_true, w_ptrs, s_ptrs, w_ptrs, s_ptrs, mask_rows, False,
+                               WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, 2 * BLOCK_N, BLOCK_M, BLOCK_K, FOLD, PREFETCH_X)
+            if has_bias != 0:
+                acc += tl.load(b_row + rows, mask=mask_rows, other=0.0)[:, None]
+            acc_g, acc_u = tl.split(tl.permute(tl.reshape(acc, (2, BLOCK_N, BLOCK_M)), (1, 2, 0)))
+        else:
+            acc_g, acc_u = _mma_loop(x_ptrs, valid_m, 0, k_true, wg_ptrs, sg_ptrs,
+                                     wg_ptrs + n_half * stride_wn, sg_ptrs + n_half * stride_sn, mask_n,
+                                     True, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K, FOLD, PREFETCH_X)
+            if has_bias != 0:
+                acc_g += tl.load(b_row + offs_n, mask=mask_n, other=0.0)[:, None]
+                acc_u += tl.load(b_row + offs_n + n_half, mask=mask_n, other=0.0)[:, None]
         out = _gated(acc_g, acc_u, activation, alpha, limit)
         out_ptrs = act_ptr + pair[None, :].to(tl.int64) * stride_am + offs_n[:, None]
         tl.store(out_ptrs, out.to(act_ptr.dtype.element_ty), mask=mask_n[:, None] & valid_m[None, :])
@@ -201,7 +212,7 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, st
                  GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
                  DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
                  BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
-                 SPLIT_K: tl.constexpr):
+                 PREFETCH_X: tl.constexpr, SPLIT_K: tl.constexpr):
     """act [M*top_k, I] -> y [SPLIT_K, M*top_k, H] float32: down projection, bias, router weight.
     Split-K (grid axis 1): split ``s`` sums its share of K (whole ``BLOCK_K`` steps) into
     ``y[s]``; split 0 adds the bias; ``reduce_topk_kernel`` sums the splits with the slots."""
@@ -219,7 +230,7 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, st
             k_hi = tl.minimum(k_lo + chunk, k_true)
             y_ptr += split.to(tl.int64) * stride_ys
         acc, _ = _mma_loop(a_ptrs, valid_m, k_lo, k_hi, w_ptrs, s_ptrs, w_ptrs, s_ptrs, mask_n,
-                           False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K, FOLD)
+                           False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K, FOLD, PREFETCH_X)
         if has_bias != 0 and split == 0:
             acc += tl.load(b_ptr + expert.to(tl.int64) * stride_be + offs_n, mask=mask_n, other=0.0)[:, None]
         gamma = tl.load(weights_ptr + pair, mask=valid_m, other=0.0).to(tl.float32)

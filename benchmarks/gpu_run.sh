@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# One call on the GPU machine (the device tool, carry [".tk", ".whl"]): installs this checkout
+# for that machine's Python, then runs what $1 names and leaves everything under $OUT.
+#   tests   GPU tests: our kernel (every shipped and candidate config) and every backend vs reference
+#   bench   the shipped table against the peers, all three layers (bench.txt/json/png)
+#   tune    bench plus every --tune candidate, one process per layer (a timeout keeps finished layers)
+# At most 8 files come back from $OUT: tune leaves tune.log and bench.json/bench.txt per layer.
+# `.tk` holds OpenAI's triton_kernels (extracted from the vLLM wheel), `.whl` pluggy and tqdm.
+set -uo pipefail
+R=$(pwd)
+OUT=${OUT:-$R/gpu-out}
+mkdir -p "$OUT" /tmp/site
+python3 -m pip install -q --no-deps --no-build-isolation --no-compile --target /tmp/site "$R" "$R"/.whl/*.whl \
+    >/tmp/install.log 2>&1 || { cat /tmp/install.log; exit 1; }
+export PYTHONPATH=/tmp/site:$R/.tk PYTHONUNBUFFERED=1
+cd /tmp  # not the checkout: its source folder would shadow the installed package
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
+case "${1:-bench}" in
+  tests)
+    python3 -m pytest -q -x "$R/tests/test_triton_gpu.py" "$R/tests/test_backends_gpu.py" 2>&1 | tee "$OUT/gpu-tests.txt" | tail -5 ;;
+  bench)
+    python3 -m mxfp4_plugin.cli bench --quiet --out "$OUT/bench" 2>&1 | tee "$OUT/bench.log" | tail -60 ;;
+  tune)
+    for shape in ${SHAPES:-gpt-oss-120b deepseek-like gpt-oss-20b}; do
+      timeout "${SHAPE_TIMEOUT:-300}" python3 -m mxfp4_plugin.cli bench --quiet --tune --shapes "$shape" \
+          --tokens "${TOKENS:-1,4,16,64,256,1024,4096,8192}" --out "$OUT/$shape" >>"$OUT/tune.log" 2>&1
+      echo "$shape: exit $?"; rm -f "$OUT/$shape/bench.png"
+    done
+    for shape in ${SHAPES:-gpt-oss-120b deepseek-like gpt-oss-20b}; do tail -40 "$OUT/$shape/bench.txt"; done ;;
+  *) echo "usage: gpu_run.sh tests|bench|tune" >&2; exit 2 ;;
+esac
