@@ -4,6 +4,7 @@
 #   tests   GPU tests: our kernel (every shipped and candidate config) and every backend vs reference
 #   bench   the shipped table against the peers, all three layers (bench.txt/json/png)
 #   tune    bench plus every --tune candidate, one process per layer (a timeout keeps finished layers)
+#   profile Nsight Compute counters (time, DRAM %, issue %, stall reasons) per kernel, ours and the peer's
 # At most 8 files come back from $OUT: tune leaves tune.log and bench.json/bench.txt per layer.
 # `.tk` holds OpenAI's triton_kernels (extracted from the vLLM wheel), `.whl` pluggy and tqdm.
 set -uo pipefail
@@ -27,5 +28,16 @@ case "${1:-bench}" in
       echo "$shape: exit $?"; rm -f "$OUT/$shape/bench.png"
     done
     for shape in ${SHAPES:-gpt-oss-120b deepseek-like gpt-oss-20b}; do tail -40 "$OUT/$shape/bench.txt"; done ;;
-  *) echo "usage: gpu_run.sh tests|bench|tune" >&2; exit 2 ;;
+  profile)  # Nsight Compute counters of each kernel of one forward, ours and the peer's ($CASES)
+    M=gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,smsp__issue_active.avg.pct_of_peak_sustained_active
+    M=$M,sm__warps_active.avg.pct_of_peak_sustained_active,launch__registers_per_thread,launch__grid_size,smsp__inst_executed.sum
+    for r in long_scoreboard short_scoreboard wait math_pipe_throttle mio_throttle lg_throttle barrier not_selected \
+             no_instruction dispatch_stall membar sleeping branch_resolving; do
+      M=$M,smsp__average_warps_issue_stalled_${r}_per_issue_active.ratio
+    done
+    NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu | head -1)
+    "$NCU" --profile-from-start off --clock-control none --csv --metrics "$M" \
+        python3 "$R/benchmarks/profile_layer.py" ${CASES:-gpt-oss-120b:256 deepseek-like:64 gpt-oss-120b:8192} \
+        >"$OUT/ncu.csv" 2>/tmp/ncu.err; echo "ncu: exit $?"; tail -3 /tmp/ncu.err ;;
+  *) echo "usage: gpu_run.sh tests|bench|tune|profile" >&2; exit 2 ;;
 esac
