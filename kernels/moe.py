@@ -165,11 +165,8 @@ def _weight_args(blocks: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor 
 
 
 def _launch_options(c: GemmConfig, common: dict, fold: bool) -> dict:
-    options = dict(BLOCK_N=c.block_n, BLOCK_K=c.block_k, WEIGHTS_AS_A=c.weights_as_a, PREFETCH_X=c.prefetch_x,
-                   num_warps=c.num_warps, num_stages=c.num_stages, FOLD=fold, **common)
-    if c.max_registers is not None and not interpreting():  # a ptxas option: nothing to cap when interpreted
-        options["maxnreg"] = c.max_registers
-    return options
+    return dict(BLOCK_N=c.block_n, BLOCK_K=c.block_k, WEIGHTS_AS_A=c.weights_as_a, PREFETCH_X=c.prefetch_x,
+                num_warps=c.num_warps, num_stages=c.num_stages, FOLD=fold, **common)
 
 
 def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, common):

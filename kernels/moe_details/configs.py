@@ -26,8 +26,6 @@ class GemmConfig:
     joint: bool = False  # GEMM1 only: gate and up rows in one MMA operand of 2 * block_n rows
     prefetch_x: bool = False  # weights as A only: activations a K step ahead in registers (else staged in
     #                           shared memory by the pipeliner, which lets the MMA run asynchronously)
-    max_registers: int | None = None  # ptxas cap per thread (maxnreg): more programs per SM hide the
-    #                                   decode's latencies; None lets ptxas choose
 
     def __post_init__(self) -> None:
         if self.block_k < 32 or self.block_k & (self.block_k - 1):
@@ -36,8 +34,6 @@ class GemmConfig:
             raise ValueError(f"block_n: expected a power of two >= 16, got {self.block_n}")
         if self.split_k < 1:
             raise ValueError(f"split_k: expected >= 1, got {self.split_k}")
-        if self.max_registers is not None and not 24 <= self.max_registers <= 255:
-            raise ValueError(f"max_registers: expected 24..255 or None, got {self.max_registers}")
         if self.prefetch_x and not self.weights_as_a:
             raise ValueError("prefetch_x: serves the weights-as-A orientation only, got weights_as_a=False")
 
@@ -60,9 +56,9 @@ class MoEConfig:
     def describe(self) -> str:
         g1, g2 = self.gemm1, self.gemm2
         def gemm(g: GemmConfig) -> str:
-            return (f"n{g.block_n} k{g.block_k} w{g.num_warps} s{g.num_stages}{'' if g.weights_as_a else ' wB'}"
-                    f"{f' sk{g.split_k}' if g.split_k > 1 else ''}{' joint' if g.joint else ''}{' px' if g.prefetch_x else ''}"
-                    f"{f' r{g.max_registers}' if g.max_registers else ''}")
+            flags = [" wB" * (not g.weights_as_a), f" sk{g.split_k}" * (g.split_k > 1), " joint" * g.joint,
+                     " px" * g.prefetch_x]
+            return f"n{g.block_n} k{g.block_k} w{g.num_warps} s{g.num_stages}{''.join(flags)}"
 
         return f"{'grouped' if self.grouped else 'decode'} m{self.block_m} g1({gemm(g1)}) g2({gemm(g2)})"
 
@@ -71,14 +67,14 @@ ANY = None
 ShapeKey = tuple[int, int, int, int]
 
 
-def _decode(n1, k1, w1, s1, n2, k2, w2, s2, split_k=1, px=False, joint=False, regs=None) -> MoEConfig:
-    return MoEConfig(False, 16, GemmConfig(n1, k1, w1, s1, joint=joint, prefetch_x=px, max_registers=regs),
-                     GemmConfig(n2, k2, w2, s2, split_k=split_k, prefetch_x=px, max_registers=regs))
+def _decode(n1, k1, w1, s1, n2, k2, w2, s2, split_k=1, px=False) -> MoEConfig:
+    return MoEConfig(False, 16, GemmConfig(n1, k1, w1, s1, prefetch_x=px),
+                     GemmConfig(n2, k2, w2, s2, split_k=split_k, prefetch_x=px))
 
 
-def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True, px=False, joint=False, regs=None) -> MoEConfig:
-    return MoEConfig(True, m, GemmConfig(n1, k1, w1, s1, weights_as_a, joint=joint, prefetch_x=px, max_registers=regs),
-                     GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px, max_registers=regs))
+def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True, px=False, joint=False) -> MoEConfig:
+    return MoEConfig(True, m, GemmConfig(n1, k1, w1, s1, weights_as_a, joint=joint, prefetch_x=px),
+                     GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px))
 
 
 GPT_OSS_120B: ShapeKey = (128, 4, 2880, 2880)
@@ -106,35 +102,32 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     (ANY, 1 << 62, _grouped(128, 64, 64, 8, 3, 128, 64, 8, 3, joint=True)),
 )
 
-#: Configurations ``mxfp4-plugin bench --tune`` tries, and the token counts it tries them at.
-#: With weights as A, one warpgroup (4 warps) per 64 weight rows lets the decoded weights go
-#: straight into the MMA's registers (BF16X2 layout); ``joint`` GEMM1 tiles of 64 gate + 64 up
-#: rows therefore run 8 warps.
+#: Configurations ``mxfp4-plugin bench --tune`` tries, and the token counts it tries them at:
+#: the shipped rows and their nearest rivals on H200 (BENCHMARKS.md). With weights as A, one
+#: warpgroup (4 warps) per 64 weight rows lets the decoded weights go straight into the MMA's
+#: registers (BF16X2 layout), so ``joint`` GEMM1 tiles of 64 gate + 64 up rows run 8 warps.
 CANDIDATES: tuple[MoEConfig, ...] = (
     # decode: one (token, slot) pair per program
     _decode(64, 256, 4, 3, 64, 128, 4, 3, split_k=2, px=True),
-    _decode(64, 128, 4, 3, 64, 128, 4, 3, px=True),
     _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True),
+    _decode(64, 128, 4, 3, 64, 128, 4, 3, px=True),
     _decode(64, 128, 4, 3, 64, 128, 4, 3),
-    _decode(64, 128, 4, 3, 64, 128, 4, 3, regs=96),
-    _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True, regs=128),
+    _decode(64, 256, 4, 3, 64, 256, 4, 3),
     # grouped, a few pairs per expert
     _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True),
-    _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True, regs=96),
-    _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True, regs=80),
-    _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True),
-    _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True, regs=128),
     _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3),
+    _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True),
+    _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, px=True),
     _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3),
-    _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, regs=128),
-    _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, px=True, regs=128),
+    _grouped(32, 128, 128, 8, 3, 128, 128, 8, 3, px=True),
     # grouped, many pairs per expert
     _grouped(64, 64, 64, 4, 4, 64, 64, 4, 4),
-    _grouped(64, 64, 64, 4, 4, 64, 64, 4, 4, regs=128),
     _grouped(64, 64, 128, 4, 3, 64, 128, 4, 3),
-    _grouped(128, 64, 128, 8, 3, 128, 128, 8, 3, joint=True),
+    _grouped(64, 32, 64, 4, 4, 64, 64, 4, 4, joint=True),
     _grouped(128, 64, 64, 8, 3, 128, 64, 8, 3, joint=True),
     _grouped(128, 64, 64, 8, 3, 64, 64, 4, 3, joint=True),
+    _grouped(128, 64, 64, 8, 4, 128, 64, 8, 4, joint=True),
+    _grouped(128, 64, 128, 8, 3, 128, 128, 8, 3, joint=True),
     _grouped(128, 32, 128, 4, 3, 64, 128, 4, 3, joint=True),
     _grouped(256, 64, 64, 8, 3, 128, 64, 8, 3, weights_as_a=False),
 )

@@ -1,9 +1,11 @@
 """The two expert GEMMs and the top-k reduction (Triton kernels).
 
 Both GEMMs compute ``acc[n, m] = sum_k W[n, k] * X[m, k]``. With ``WEIGHTS_AS_A`` the
-weights, decoded in registers, are the MMA's A operand and the few tokens routed to an
-expert its B operand, so small token counts still fill the MMA's M dimension; without it
-the tokens are A and the decoded weights go to shared memory as B (large token blocks).
+weights, decoded in registers, are the MMA's A operand and the tokens routed to an expert its
+B operand, so small token counts still fill the MMA's M dimension; without it the tokens are
+A and the decoded weights go to shared memory as B. GEMM1 either runs two MMAs per K step
+(gate rows, up rows) or, ``JOINT``, one over both row sets (one accumulator, half the decode
+per warpgroup for the same tokens: the prefill shape).
 One program owns ``BLOCK_N`` output rows of one expert for up to ``BLOCK_M`` (token, slot)
 pairs and loops over K; weights are read once per program, never copied.
 
@@ -68,7 +70,7 @@ def _mma_loop(x_ptrs, valid_m, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, m
     transposed, are B (rows = tokens, good for large blocks of tokens).
 
     Triton's pipeliner stages the weight words through shared memory (``num_stages``); the
-    byte-wide scales are loaded here one K step ahead."""
+    byte-wide scales are loaded here one K step ahead; the activations as ``PREFETCH_X`` says."""
     offs_k = tl.arange(0, BLOCK_K)
     offs_w = tl.arange(0, BLOCK_K // 8)
     offs_s = tl.arange(0, BLOCK_K // 32)
@@ -86,8 +88,9 @@ def _mma_loop(x_ptrs, valid_m, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, m
     # Otherwise it is loaded in the loop and the pipeliner stages it through shared memory with
     # asynchronous copies; the MMA then reads it from there and runs asynchronously (wgmma waits
     # for the previous step, not this one), so decoding the next weight tile overlaps the MMA.
-    x_next = tl.load(x_ptrs + k_lo, mask=valid_m[None, :] & (k_lo + offs_k < k_true)[:, None], other=0.0,
-                     ) if PREFETCH_X else None
+    x_next = None
+    if PREFETCH_X:
+        x_next = tl.load(x_ptrs + k_lo, mask=valid_m[None, :] & (k_lo + offs_k < k_true)[:, None], other=0.0)
     for k0 in range(k_lo, k_true, BLOCK_K):
         k1 = k0 + BLOCK_K
         if PREFETCH_X:
@@ -189,14 +192,16 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, st
             w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wn, stride_se, stride_sn, rows,
                                             BLOCK_K)
             acc, _ = _mma_loop(x_ptrs, valid_m, 0, k_true, w_ptrs, s_ptrs, w_ptrs, s_ptrs, mask_rows, False,
-                               WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, 2 * BLOCK_N, BLOCK_M, BLOCK_K, FOLD, PREFETCH_X)
+                               WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, 2 * BLOCK_N, BLOCK_M, BLOCK_K, FOLD,
+                               PREFETCH_X)
             if has_bias != 0:
                 acc += tl.load(b_row + rows, mask=mask_rows, other=0.0)[:, None]
             acc_g, acc_u = tl.split(tl.permute(tl.reshape(acc, (2, BLOCK_N, BLOCK_M)), (1, 2, 0)))
         else:
             acc_g, acc_u = _mma_loop(x_ptrs, valid_m, 0, k_true, wg_ptrs, sg_ptrs,
                                      wg_ptrs + n_half * stride_wn, sg_ptrs + n_half * stride_sn, mask_n,
-                                     True, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K, FOLD, PREFETCH_X)
+                                     True, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K, FOLD,
+                                     PREFETCH_X)
             if has_bias != 0:
                 acc_g += tl.load(b_row + offs_n, mask=mask_n, other=0.0)[:, None]
                 acc_u += tl.load(b_row + offs_n + n_half, mask=mask_n, other=0.0)[:, None]
@@ -230,7 +235,8 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, st
             k_hi = tl.minimum(k_lo + chunk, k_true)
             y_ptr += split.to(tl.int64) * stride_ys
         acc, _ = _mma_loop(a_ptrs, valid_m, k_lo, k_hi, w_ptrs, s_ptrs, w_ptrs, s_ptrs, mask_n,
-                           False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K, FOLD, PREFETCH_X)
+                           False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K, FOLD,
+                           PREFETCH_X)
         if has_bias != 0 and split == 0:
             acc += tl.load(b_ptr + expert.to(tl.int64) * stride_be + offs_n, mask=mask_n, other=0.0)[:, None]
         gamma = tl.load(weights_ptr + pair, mask=valid_m, other=0.0).to(tl.float32)

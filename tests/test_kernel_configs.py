@@ -1,0 +1,59 @@
+"""The kernel's launch-configuration table (``kernels/moe_details/configs.py``): every row valid,
+every token count and shape served, bad configurations refused by name. No GPU, no Triton."""
+
+import pytest
+
+from mxfp4_plugin.kernels.moe_details import configs
+from mxfp4_plugin.kernels.moe_details.configs import GemmConfig, MoEConfig
+
+SHAPES = [configs.GPT_OSS_120B, configs.GPT_OSS_20B, configs.DEEPSEEK_LIKE, (64, 6, 2048, 1408)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_token_count_has_a_row(shape):
+    for tokens in (1, 2, 4, 5, 16, 63, 64, 256, 1023, 1024, 4096, 8192, 1 << 20):
+        config = configs.select(tokens, shape)
+        assert isinstance(config, MoEConfig)
+        assert config.grouped or tokens <= 16, f"decode path chosen for {tokens} tokens of {shape}"
+
+
+def test_rows_are_in_token_order_per_shape():
+    last = {}
+    for key, max_tokens, _ in configs.TABLE:
+        assert max_tokens > last.get(key, 0), f"row for {key} up to {max_tokens} tokens is shadowed"
+        last[key] = max_tokens
+    assert all(limit == 1 << 62 for limit in last.values()), f"a shape's rows end early: {last}"
+
+
+def test_unknown_shapes_take_the_any_rows():
+    any_rows = [c for key, _, c in configs.TABLE if key is configs.ANY]
+    assert configs.select(1, (8, 2, 1024, 512)) is any_rows[0]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(block_n=64, block_k=48, num_warps=4, num_stages=3), "block_k: expected a power of two >= 32, got 48"),
+    (dict(block_n=8, block_k=64, num_warps=4, num_stages=3), "block_n: expected a power of two >= 16, got 8"),
+    (dict(block_n=64, block_k=64, num_warps=4, num_stages=3, split_k=0), "split_k: expected >= 1, got 0"),
+    (dict(block_n=64, block_k=64, num_warps=4, num_stages=3, weights_as_a=False, prefetch_x=True),
+     "prefetch_x: serves the weights-as-A orientation only"),
+])
+def test_bad_gemm_config_names_the_field(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        GemmConfig(**kwargs)
+
+
+def test_bad_layer_config_names_the_gemm():
+    g = GemmConfig(64, 128, 4, 3)
+    with pytest.raises(ValueError, match="gemm2.joint: only GEMM1"):
+        MoEConfig(True, 16, g, GemmConfig(64, 128, 4, 3, joint=True))
+    with pytest.raises(ValueError, match="gemm1.split_k"):
+        MoEConfig(False, 16, GemmConfig(64, 128, 4, 3, split_k=2), g)
+    with pytest.raises(ValueError, match="gemm2.split_k: split-K serves the decode path only"):
+        MoEConfig(True, 16, g, GemmConfig(64, 128, 4, 3, split_k=2))
+
+
+def test_tuning_tries_decode_only_where_it_can_win():
+    for config in configs.CANDIDATES:
+        if not config.grouped:
+            assert configs.worth_trying(config, 4) and not configs.worth_trying(config, 64)
+    assert all(any(configs.worth_trying(c, m) for c in configs.CANDIDATES) for m in (1, 16, 256, 1024, 8192))
