@@ -131,11 +131,9 @@ def decode_tile(words, scale_bytes, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr
     ``2**126 * scale`` (exponent field ``byte + 126``) replaces the two multiplies by one."""
     WORDS: tl.constexpr = BLOCK_K // 8
     if LAYOUT == BF16X2:
-        if FOLD:
-            scale = _per_word(scale_bytes.to(tl.int32) + 126, BLOCK_N, WORDS)
-        else:
-            scale = _per_word(scale_bytes.to(tl.int32), BLOCK_N, WORDS)
-        r0, r1, r2, r3 = _bf16x2_decode(words, (scale << 7) | (scale << 23), FOLD)
+        scale = scale_bytes.to(tl.int32) + (126 if FOLD else 0)
+        # the bf16 pair (scale, scale) once per 32-element block, then shared by its 4 words
+        r0, r1, r2, r3 = _bf16x2_decode(words, _per_word((scale << 7) | (scale << 23), BLOCK_N, WORDS), FOLD)
         tile = _in_fragment_order(_low(r0), _high(r0), _low(r1), _high(r1), _low(r2), _high(r2), _low(r3),
                                   _high(r3), BLOCK_N, WORDS)
     else:

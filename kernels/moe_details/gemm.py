@@ -106,7 +106,9 @@ def _mma_loop(x_ptrs, valid_m, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, m
         s2 = s2_next
         mask_s1 = mask_n[:, None] & (k1 + 32 * offs_s < k_true)[None, :]
         s_next = tl.load(s_ptrs + k1 // 32, mask=mask_s1, other=0)
-        mask_w = mask_n[:, None] & (k0 + 8 * offs_w < k_true)[None, :]
+        # K is a multiple of 32 (the scale block), so masking whole blocks of 4 words is exact and
+        # keeps the mask constant over 16 bytes: one 16-byte copy per 4 words instead of four.
+        mask_w = mask_n[:, None] & (k0 + 32 * (offs_w // 4) < k_true)[None, :]
         w = decode_tile(tl.load(w_ptrs + k0 // 8, mask=mask_w, other=0), s, BLOCK_N, BLOCK_K, LAYOUT, DOT_DTYPE, FOLD)
         acc = _mma(w, x, acc, WEIGHTS_AS_A, PRECISION)
         if DUAL:
