@@ -6,7 +6,7 @@
 * ``prepare_experts``: once per layer; the canonical MXFP4 tensors (``mxfp4_plugin.weights``)
   into the kernel's layout (``moe_details/layout.py``): gate rows then up rows, on the GPU
   the BF16X2 bit order within each 32-bit word; biases to float32. Weights stay 4-bit and
-  unpadded (K only needs to be a multiple of 32).
+  unpadded (K only needs to be a multiple of 32); scale rows start 16 bytes apart.
 * ``fused_moe``: ``x [M, H]`` (bf16 or fp16), ``topk_weights [M, k]``, ``topk_ids [M, k]``
   (local expert ids; -1 = on another rank, contributes nothing) -> ``[M, H]`` in x's dtype.
   Decode sizes take three launches (GEMM1 with bias and the gated activation, GEMM2 with bias
@@ -32,7 +32,7 @@ from mxfp4_plugin.spec import Activation, ActivationSpec
 from .moe_details import configs, gemm, routing
 from .moe_details.configs import GemmConfig, MoEConfig
 from .moe_details.dequant import FOLD_RANGE
-from .moe_details.layout import ValueLayout, concatenate_gate_up, to_kernel_layout
+from .moe_details.layout import ValueLayout, concatenate_gate_up, to_kernel_layout, with_aligned_rows
 
 ACT_DTYPES = (torch.bfloat16, torch.float16)
 REDUCE_BLOCK = 1024
@@ -53,9 +53,9 @@ class ExpertWeights:
     """One layer's experts in the kernel's layout (see ``moe_details/layout.py``)."""
 
     w13: torch.Tensor  # uint8 [E, 2I, H/2]: gate rows, then up rows
-    w13_scale: torch.Tensor  # uint8 [E, 2I, H/32]
+    w13_scale: torch.Tensor  # uint8 [E, 2I, H/32], rows 16 bytes apart (layout.with_aligned_rows)
     w2: torch.Tensor  # uint8 [E, H, I/2]
-    w2_scale: torch.Tensor  # uint8 [E, H, I/32]
+    w2_scale: torch.Tensor  # uint8 [E, H, I/32], rows 16 bytes apart
     w13_bias: torch.Tensor | None  # float32 [E, 2I], gate then up
     w2_bias: torch.Tensor | None  # float32 [E, H]
     hidden: int
@@ -97,8 +97,8 @@ def prepare_experts(w13: torch.Tensor, w13_scale: torch.Tensor, w2: torch.Tensor
                          f"{tuple(w13_bias.shape)} and {tuple(w2_bias.shape)}")
     layout = ValueLayout(layout) if layout is not None else default_layout(w13.device, act_dtype)
     w13_k = to_kernel_layout(concatenate_gate_up(w13, interleaved), layout)
-    w13_s = concatenate_gate_up(w13_scale, interleaved)
-    w2_k, w2_s = to_kernel_layout(w2, layout), w2_scale.contiguous()
+    w13_s = with_aligned_rows(concatenate_gate_up(w13_scale, interleaved))
+    w2_k, w2_s = to_kernel_layout(w2, layout), with_aligned_rows(w2_scale)
     b13 = None if w13_bias is None else concatenate_gate_up(w13_bias.float(), interleaved)
     b2 = None if w2_bias is None else w2_bias.float().contiguous()
     fold = layout is ValueLayout.BF16X2
@@ -160,8 +160,11 @@ def _weight_args(blocks: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor 
     """A GEMM kernel's weight operands: the codes as int32 words, scales, bias (the scales stand
     in, never read, when there is none) and their strides, in the kernels' argument order."""
     words = blocks.view(torch.int32)
+    if words.stride(1) % 4 or words.stride(0) % 4:
+        raise ValueError(f"weights: expected rows of whole 16-byte quads (K a multiple of 32), got word strides "
+                         f"{tuple(words.stride())}")
     b = bias if bias is not None else scales
-    return (words, scales, b, words.stride(0), words.stride(1), scales.stride(0), scales.stride(1), b.stride(0))
+    return (words, scales, b, words.stride(0), words.stride(1) // 4, scales.stride(0), scales.stride(1), b.stride(0))
 
 
 def _launch_options(c: GemmConfig, common: dict, fold: bool) -> dict:

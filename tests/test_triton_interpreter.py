@@ -66,6 +66,21 @@ def test_bf16x2_layout_decodes_to_the_canonical_values():
     assert torch.equal(decoded, mx.dequantize(blocks, scales))
 
 
+def test_scale_rows_are_aligned_views_of_the_same_values():
+    """gpt-oss's 90-byte scale rows become a view 96 bytes apart: same shape and values; rows
+    already a multiple of 16 bytes stay as they are."""
+    import torch
+
+    from mxfp4_plugin.kernels.moe_details.layout import with_aligned_rows
+
+    scales = torch.randint(0, 256, (3, 7, 90), dtype=torch.uint8)
+    aligned = with_aligned_rows(scales)
+    assert torch.equal(aligned, scales) and aligned.shape == scales.shape
+    assert aligned.stride() == (7 * 96, 96, 1)
+    square = torch.randint(0, 256, (2, 4, 64), dtype=torch.uint8)
+    assert with_aligned_rows(square).stride() == (256, 64, 1)
+
+
 def test_nibbles_layout_is_the_checkpoint_itself():
     import torch
 

@@ -123,19 +123,21 @@ def _mma_loop(x_ptrs, valid_m, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, m
 
 
 @triton.jit
-def _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wn, stride_se, stride_sn, offs_n,
+def _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn, offs_n,
                    BLOCK_K: tl.constexpr):
-    """Word pointers ``[BLOCK_N, BLOCK_K // 8]`` (strides in 32-bit words) and scale pointers
-    ``[BLOCK_N, BLOCK_K // 32]`` of the first K tile of rows ``offs_n`` of ``expert``."""
+    """Word pointers ``[BLOCK_N, BLOCK_K // 8]`` and scale pointers ``[BLOCK_N, BLOCK_K // 32]`` of
+    the first K tile of rows ``offs_n`` of ``expert``. ``stride_we`` is in 32-bit words,
+    ``stride_wq`` (a row) in 16-byte quads of words: every MXFP4 row is (K / 32) * 16 bytes, and
+    saying so lets the compiler copy weights 16 bytes at a time whatever K is (gpt-oss: 2880)."""
     offs_w = tl.arange(0, BLOCK_K // 8)
     offs_s = tl.arange(0, BLOCK_K // 32)
-    w_ptrs = w_ptr + expert.to(tl.int64) * stride_we + offs_n[:, None] * stride_wn + offs_w[None, :]
+    w_ptrs = w_ptr + expert.to(tl.int64) * stride_we + offs_n[:, None] * (stride_wq * 4) + offs_w[None, :]
     s_ptrs = s_ptr + expert.to(tl.int64) * stride_se + offs_n[:, None] * stride_sn + offs_s[None, :]
     return w_ptrs, s_ptrs
 
 
 @triton.jit
-def _program_tile(w_ptr, s_ptr, stride_we, stride_wn, stride_se, stride_sn, n_rows,
+def _program_tile(w_ptr, s_ptr, stride_we, stride_wq, stride_se, stride_sn, n_rows,
                   ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
                   GROUPED: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
     """This program's block of pairs and rows: ``(expert, pair, valid_m, offs_n, mask_n, w_ptrs,
@@ -146,7 +148,7 @@ def _program_tile(w_ptr, s_ptr, stride_we, stride_wn, stride_se, stride_sn, n_ro
     expert, pair, valid_m = _block_rows(pid // num_n, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
                                         BLOCK_M, GROUPED)
     offs_n = (pid % num_n) * BLOCK_N + tl.arange(0, BLOCK_N)
-    w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wn, stride_se, stride_sn, offs_n,
+    w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn, offs_n,
                                     BLOCK_K)
     return expert, pair, valid_m, offs_n, offs_n < n_rows, w_ptrs, s_ptrs
 
@@ -169,7 +171,7 @@ def _gated(gate, up, activation, alpha, limit):
 
 
 @triton.jit(do_not_specialize=["has_bias", "activation"])
-def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, stride_se, stride_sn, stride_be,
+def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn, stride_be,
                  act_ptr, stride_am, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
                  top_k, n_half, k_true, has_bias, activation, alpha, limit,
                  GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
@@ -181,7 +183,7 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, st
     ``has_bias`` (0/1) and ``activation`` (SILU/SWIGLU_OAI) are plain arguments, not
     specialised: one compiled kernel serves every layer; the branch costs nothing measurable."""
     expert, pair, valid_m, offs_n, mask_n, wg_ptrs, sg_ptrs = _program_tile(
-        w_ptr, s_ptr, stride_we, stride_wn, stride_se, stride_sn, n_half, ids_ptr, sorted_ptr, block_expert_ptr,
+        w_ptr, s_ptr, stride_we, stride_wq, stride_se, stride_sn, n_half, ids_ptr, sorted_ptr, block_expert_ptr,
         block_rows_ptr, GROUPED, BLOCK_N, BLOCK_M, BLOCK_K)
     if expert >= 0:
         x_ptrs = _activation_pointers(x_ptr, pair // top_k, stride_xm, BLOCK_K)
@@ -191,7 +193,7 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, st
             # accumulator per K step (with one warpgroup per 64 rows, each decodes half the tile).
             rows = tl.reshape(offs_n[None, :] + (tl.arange(0, 2) * n_half)[:, None], (2 * BLOCK_N,))
             mask_rows = tl.reshape(tl.broadcast_to(mask_n[None, :], (2, BLOCK_N)), (2 * BLOCK_N,))
-            w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wn, stride_se, stride_sn, rows,
+            w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn, rows,
                                             BLOCK_K)
             acc, _ = _mma_loop(x_ptrs, valid_m, 0, k_true, w_ptrs, s_ptrs, w_ptrs, s_ptrs, mask_rows, False,
                                WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, 2 * BLOCK_N, BLOCK_M, BLOCK_K, FOLD,
@@ -201,7 +203,7 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, st
             acc_g, acc_u = tl.split(tl.permute(tl.reshape(acc, (2, BLOCK_N, BLOCK_M)), (1, 2, 0)))
         else:
             acc_g, acc_u = _mma_loop(x_ptrs, valid_m, 0, k_true, wg_ptrs, sg_ptrs,
-                                     wg_ptrs + n_half * stride_wn, sg_ptrs + n_half * stride_sn, mask_n,
+                                     wg_ptrs + n_half * (stride_wq * 4), sg_ptrs + n_half * stride_sn, mask_n,
                                      True, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K, FOLD,
                                      PREFETCH_X)
             if has_bias != 0:
@@ -213,7 +215,7 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, st
 
 
 @triton.jit(do_not_specialize=["has_bias"])
-def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, stride_se, stride_sn, stride_be,
+def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn, stride_be,
                  y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
                  n_out, k_true, has_bias,
                  GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
@@ -224,7 +226,7 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wn, st
     Split-K (grid axis 1): split ``s`` sums its share of K (whole ``BLOCK_K`` steps) into
     ``y[s]``; split 0 adds the bias; ``reduce_topk_kernel`` sums the splits with the slots."""
     expert, pair, valid_m, offs_n, mask_n, w_ptrs, s_ptrs = _program_tile(
-        w_ptr, s_ptr, stride_we, stride_wn, stride_se, stride_sn, n_out, ids_ptr, sorted_ptr, block_expert_ptr,
+        w_ptr, s_ptr, stride_we, stride_wq, stride_se, stride_sn, n_out, ids_ptr, sorted_ptr, block_expert_ptr,
         block_rows_ptr, GROUPED, BLOCK_N, BLOCK_M, BLOCK_K)
     if expert >= 0:
         a_ptrs = _activation_pointers(a_ptr, pair, stride_am, BLOCK_K)

@@ -13,8 +13,9 @@ scales ``[E, N, K/32]`` unchanged:
   (``BF16X2_SLOTS``) so that four shift-and-mask steps each yield a pair of bf16 values with
   an exponent 126 short; packed multiplies by 2**126 and by the block scale finish them.
 
-Nothing is padded: K only needs to be a multiple of 32 (the scale block), which every MXFP4
-tensor is. The fused gate/up weight is stored with all gate rows first, then all up rows.
+The codes are not padded: K only needs to be a multiple of 32 (the scale block), which every
+MXFP4 tensor is. Scale rows are laid 16 bytes apart (``with_aligned_rows``; 90 -> 96 bytes for
+gpt-oss), the only padding, done once. The fused gate/up weight is stored with all gate rows first, then all up rows.
 """
 
 from __future__ import annotations
@@ -54,6 +55,20 @@ def concatenate_gate_up(t: torch.Tensor, interleaved: bool) -> torch.Tensor:
     if not interleaved:
         return t.contiguous()
     return torch.cat((t[:, 0::2], t[:, 1::2]), dim=1).contiguous()
+
+
+def with_aligned_rows(scales: torch.Tensor, align: int = 16) -> torch.Tensor:
+    """``scales [E, N, K/32]`` as a view whose rows start every ``align`` bytes (of a buffer padded
+    once, with zeros past K/32 that the kernels never read): same shape and values, a row stride
+    the compiler can prove aligned. With gpt-oss's 90-byte rows (K = 2880) Triton otherwise picks a
+    layout for the scales that sends every decoded weight tile through shared memory."""
+    width = scales.shape[-1]
+    padded = -(-width // align) * align
+    if padded == width:
+        return scales.contiguous()
+    buffer = scales.new_zeros((*scales.shape[:-1], padded))
+    buffer[..., :width] = scales
+    return buffer[..., :width]
 
 
 def to_kernel_layout(blocks: torch.Tensor, layout: ValueLayout) -> torch.Tensor:
