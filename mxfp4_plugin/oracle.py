@@ -21,11 +21,12 @@ AUTO = "auto"
 
 # Preference per platform family, best first. Keys are Platform.family values; "cuda" is
 # any CUDA family without a row of its own. Only registered backends may appear here.
-# Measured on an H200 (BENCHMARKS.md round 4, `mxfp4-plugin bench`, CUDA graphs, one run): ours
-# wins at 1-4 tokens (2.0x / 1.3x on gpt-oss), is about even at 16-1024 on gpt-oss (0.96x-1.14x)
-# and loses at prefill (0.79x-0.81x at 4096-8192) and on the DeepSeek-like layer from 4 tokens
-# (0.70x-0.93x). A layer gets one backend for all batch sizes, and serving throughput is made at
-# large batches, so triton_kernels ranks first on Hopper.
+# Measured on an H200 (BENCHMARKS.md round 5, `mxfp4-plugin bench`, CUDA graphs, one run): ours
+# is faster at 1-1024 tokens on gpt-oss-120b (2.2x at 1, 1.5x at 4, 1.03x-1.08x at 16-1024), slower
+# on prefill chunks (0.85x-0.88x at 4096-8192) and on the DeepSeek-like layer from 16 tokens
+# (0.82x-0.96x). A layer gets one backend for all batch sizes, so triton_kernels stays first on
+# Hopper; MXFP4_PLUGIN_BACKEND=triton (SGLang: --moe-runner-backend mxfp4_plugin_triton) picks ours
+# for decode-heavy serving.
 # FlashInfer CUTLASS and Marlin are unmeasured here (not runnable on the GPU machine) and
 # follow vLLM 0.33's own MXFP4 preference (ENGINE_NOTES 3.10); trtllm-gen first on Blackwell.
 # ``auto`` also skips any backend whose ``verified_on`` lacks the family (never compared
