@@ -120,6 +120,9 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, px=True),
     _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3),
     _grouped(32, 128, 128, 8, 3, 128, 128, 8, 3, px=True),
+    _grouped(16, 128, 128, 8, 3, 128, 128, 8, 3, px=True),
+    _grouped(16, 64, 128, 4, 4, 64, 128, 4, 4, px=True),
+    _grouped(16, 128, 256, 8, 3, 128, 256, 8, 3, px=True),
     # grouped, many pairs per expert
     _grouped(64, 64, 64, 4, 4, 64, 64, 4, 4),
     _grouped(64, 64, 128, 4, 3, 64, 128, 4, 3),
@@ -129,6 +132,11 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _grouped(128, 64, 64, 8, 4, 128, 64, 8, 4, joint=True),
     _grouped(128, 64, 128, 8, 3, 128, 128, 8, 3, joint=True),
     _grouped(128, 32, 128, 4, 3, 64, 128, 4, 3, joint=True),
+    _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True),
+    _grouped(256, 64, 64, 8, 3, 128, 64, 8, 3, joint=True),
+    _grouped(256, 64, 64, 8, 4, 128, 64, 8, 4, joint=True),
+    _grouped(256, 64, 128, 8, 2, 128, 128, 8, 2, joint=True),
+    _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True),
     _grouped(256, 64, 64, 8, 3, 128, 64, 8, 3, weights_as_a=False),
 )
 
