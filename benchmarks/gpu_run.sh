@@ -10,6 +10,7 @@
 set -uo pipefail
 R=$(pwd)
 OUT=${OUT:-$R/gpu-out}
+rm -rf /tmp/site  # a warm machine keeps the last call's install, and pip --target does not replace it
 mkdir -p "$OUT" /tmp/site
 python3 -m pip install -q --no-deps --no-build-isolation --no-compile --target /tmp/site "$R" "$R"/.whl/*.whl \
     >/tmp/install.log 2>&1 || { cat /tmp/install.log; exit 1; }
