@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 
@@ -77,3 +77,13 @@ class Mxfp4MoEMethod:
             raise TypeError(f"topk_weights: expected a floating-point dtype, got {topk_weights.dtype}")
         if topk_ids.dtype not in (torch.int32, torch.int64, torch.int16):
             raise TypeError(f"topk_ids: expected an integer dtype (int32 or int64), got {topk_ids.dtype}")
+
+
+def empty_engine_parameters(params: Iterable[torch.nn.Parameter]) -> None:
+    """After ``process_weights_after_loading``: the backend holds what it needs (the loaded tensors
+    themselves, or its own converted copies such as our kernel's BF16X2 words), so an engine's
+    parameters are emptied: a converting backend must not leave the checkpoint's copy in memory too
+    (for gpt-oss-120b that copy is ~61 GB). Engine features that re-read expert parameters after
+    loading (weight updates, expert rebalancing) are therefore not supported with the plugin."""
+    for param in params:
+        param.data = param.data.new_empty(0)

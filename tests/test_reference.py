@@ -126,3 +126,23 @@ def test_zero_tokens(gen):
     method.process_weights_after_loading(random_layer(4, 32, 32, bias=False, generator=gen))
     out = method(torch.zeros(0, 32), torch.zeros(0, 2), torch.zeros(0, 2, dtype=torch.int32))
     assert out.shape == (0, 32)
+
+
+def test_emptied_engine_parameters_leave_the_layer_working(gen):
+    """What the adapters do after loading: the engine's parameters become empty, the backend
+    keeps what it needs, and the layer's output is unchanged."""
+    from mxfp4_plugin.method import empty_engine_parameters
+
+    e, k, h, i = 4, 2, 64, 32
+    spec = MoESpec(num_experts=e, top_k=k, hidden_size=h, intermediate_size=i, activation=SWIGLU,
+                   has_bias=True, act_dtype=torch.float32)
+    tensors = random_layer(e, h, i, bias=True, act_dtype=torch.float32, generator=gen)
+    params = {name: torch.nn.Parameter(t.clone(), requires_grad=False) for name, t in tensors.items()}
+    method = make_method(spec)
+    method.process_weights_after_loading({name: p.data for name, p in params.items()})
+    x = torch.randn(3, h, generator=gen)
+    w, ids = random_routing(3, e, k, generator=gen)
+    before = method(x, w, ids)
+    empty_engine_parameters(params.values())
+    assert all(p.numel() == 0 for p in params.values())
+    assert torch.equal(method(x, w, ids), before)

@@ -22,7 +22,7 @@ from sglang.srt.layers.quantization.base_config import FusedMoEMethodBase
 from sglang.srt.runtime_context import get_exec
 from sglang.srt.utils import set_weight_attrs
 
-from ...method import Mxfp4MoEMethod
+from ...method import Mxfp4MoEMethod, empty_engine_parameters
 from ...models import GPT_OSS_CHECKPOINT_TENSORS, spec_for_rank
 from ...mx import BLOCK_SIZE
 from ...platform import detect
@@ -160,14 +160,7 @@ class PluginMxfp4MoEMethod(FusedMoEMethodBase):
             self.core.process_weights_after_loading(tensors)
         except (ValueError, TypeError) as e:
             raise type(e)(f"{QUANTIZATION_NAME}: {self.layer_name}: {e}") from e
-        # The backend now holds what it needs (the loaded tensors or its own converted copies):
-        # drop the layer's references so that a converting backend does not keep both in memory.
-        # SGLang features that re-read expert parameters after loading (weight updates, EPLB
-        # rebalancing) are therefore not supported with the plugin.
-        for sglang_name in PARAM_NAMES.values():
-            if hasattr(layer, sglang_name):
-                param = getattr(layer, sglang_name)
-                param.data = param.data.new_empty(0)
+        empty_engine_parameters(getattr(layer, name) for name in PARAM_NAMES.values() if hasattr(layer, name))
 
     def apply(self, layer: torch.nn.Module, dispatch_output) -> StandardCombineInput:
         topk = dispatch_output.topk_output

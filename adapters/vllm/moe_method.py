@@ -11,7 +11,7 @@ import torch
 from vllm.model_executor.layers.fused_moe import FusedMoEConfig, FusedMoEMethodBase
 from vllm.model_executor.utils import set_weight_attrs
 
-from ...method import Mxfp4MoEMethod
+from ...method import Mxfp4MoEMethod, empty_engine_parameters
 from ...models import GPT_OSS_CHECKPOINT_TENSORS, gpt_oss_activation
 from ...sharding import intermediate_per_rank
 from ...spec import Activation, ActivationSpec, GateUpOrder, MoESpec, ParallelLayout
@@ -77,6 +77,7 @@ class PluginMxfp4MoEMethod(FusedMoEMethodBase):
                                  f"{GPT_OSS_CHECKPOINT_TENSORS[p.name]} for this layer")
             tensors[p.name] = param.data
         self.core.process_weights_after_loading(tensors)
+        empty_engine_parameters(getattr(layer, p.name) for p in self.core.params())
 
     def get_fused_moe_quant_config(self, layer: torch.nn.Module):
         return None  # we run our own kernels, not vLLM's modular ones
