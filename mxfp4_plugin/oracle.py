@@ -21,10 +21,10 @@ AUTO = "auto"
 
 # Preference per platform family, best first. Keys are Platform.family values; "cuda" is
 # any CUDA family without a row of its own. Only registered backends may appear here.
-# Measured on an H200 (BENCHMARKS.md round 6, `mxfp4-plugin bench`, CUDA graphs, one run): ours
-# is faster at 1-1024 tokens on gpt-oss-120b (2.1x at 1, 1.5x at 4, 1.01x-1.09x at 16-1024), slower
-# on prefill chunks (0.87x-0.94x at 4096-8192) and on the DeepSeek-like layer from 16 tokens
-# (0.86x-0.98x). A layer gets one backend for all batch sizes, so triton_kernels stays first on
+# Measured on an H200 (BENCHMARKS.md round 7, `mxfp4-plugin bench`, CUDA graphs, one run): ours
+# is faster at 1-1024 tokens on gpt-oss-120b (2.2x at 1, 1.5x at 4, 1.03x-1.10x at 16-1024), slower
+# on prefill chunks (0.85x-0.93x at 4096-8192) and on the DeepSeek-like layer from 16 tokens
+# (0.85x-0.98x). A layer gets one backend for all batch sizes, so triton_kernels stays first on
 # Hopper; MXFP4_PLUGIN_BACKEND=triton (SGLang: --moe-runner-backend mxfp4_plugin_triton) picks ours
 # for decode-heavy serving.
 # FlashInfer CUTLASS and Marlin are unmeasured here (not runnable on the GPU machine) and
