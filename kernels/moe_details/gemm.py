@@ -56,6 +56,17 @@ def _mma(w, x, acc, WEIGHTS_AS_A: tl.constexpr, PRECISION: tl.constexpr):
 
 
 @triton.jit
+def _activation_tile(x_ptrs, valid_m, k0, k_true, BLOCK_K: tl.constexpr, WEIGHTS_AS_A: tl.constexpr):
+    """The activations at K ``k0 ..``: ``[BLOCK_K, BLOCK_M]`` as the MMA's B operand (weights as A),
+    else ``[BLOCK_M, BLOCK_K]`` as its A operand; masked tokens and K past ``k_true`` read 0."""
+    in_k = k0 + tl.arange(0, BLOCK_K) < k_true
+    if WEIGHTS_AS_A:
+        return tl.load(x_ptrs + k0, mask=valid_m[None, :] & in_k[:, None], other=0.0)
+    else:
+        return tl.load(tl.trans(x_ptrs) + k0, mask=valid_m[:, None] & in_k[None, :], other=0.0)
+
+
+@triton.jit
 def _mma_loop(x_ptrs, valid_m, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, mask_n,
               DUAL: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr, DOT_DTYPE: tl.constexpr,
               PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
@@ -71,7 +82,6 @@ def _mma_loop(x_ptrs, valid_m, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, m
 
     Triton's pipeliner stages the weight words through shared memory (``num_stages``); the
     byte-wide scales are loaded here one K step ahead; the activations as ``PREFETCH_X`` says."""
-    offs_k = tl.arange(0, BLOCK_K)
     offs_w = tl.arange(0, BLOCK_K // 8)
     offs_s = tl.arange(0, BLOCK_K // 32)
     if WEIGHTS_AS_A:
@@ -90,18 +100,14 @@ def _mma_loop(x_ptrs, valid_m, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, m
     # for the previous step, not this one), so decoding the next weight tile overlaps the MMA.
     x_next = None
     if PREFETCH_X:
-        x_next = tl.load(x_ptrs + k_lo, mask=valid_m[None, :] & (k_lo + offs_k < k_true)[:, None], other=0.0)
+        x_next = _activation_tile(x_ptrs, valid_m, k_lo, k_true, BLOCK_K, WEIGHTS_AS_A)
     for k0 in range(k_lo, k_true, BLOCK_K):
         k1 = k0 + BLOCK_K
         if PREFETCH_X:
             x = x_next.to(DOT_DTYPE)
-            x_next = tl.load(x_ptrs + k1, mask=valid_m[None, :] & (k1 + offs_k < k_true)[:, None], other=0.0)
-        elif WEIGHTS_AS_A:
-            x = tl.load(x_ptrs + k0, mask=valid_m[None, :] & (k0 + offs_k < k_true)[:, None], other=0.0)
-            x = x.to(DOT_DTYPE)
+            x_next = _activation_tile(x_ptrs, valid_m, k1, k_true, BLOCK_K, WEIGHTS_AS_A)
         else:
-            x = tl.load(tl.trans(x_ptrs) + k0, mask=valid_m[:, None] & (k0 + offs_k < k_true)[None, :], other=0.0)
-            x = x.to(DOT_DTYPE)
+            x = _activation_tile(x_ptrs, valid_m, k0, k_true, BLOCK_K, WEIGHTS_AS_A).to(DOT_DTYPE)
         s = s_next
         s2 = s2_next
         mask_s1 = mask_n[:, None] & (k1 + 32 * offs_s < k_true)[None, :]
