@@ -23,12 +23,13 @@ case "${1:-bench}" in
   bench)
     python3 -m mxfp4_plugin.cli bench --quiet --out "$OUT/bench" 2>&1 | tee "$OUT/bench.log" | tail -60 ;;
   tune)
-    for shape in ${SHAPES:-gpt-oss-120b deepseek-like gpt-oss-20b}; do
+    SHAPES=${SHAPES:-gpt-oss-120b deepseek-like gpt-oss-20b}
+    for shape in $SHAPES; do
       timeout "${SHAPE_TIMEOUT:-300}" python3 -m mxfp4_plugin.cli bench --quiet --tune --shapes "$shape" \
           --tokens "${TOKENS:-1,4,16,64,256,1024,4096,8192}" --out "$OUT/$shape" >>"$OUT/tune.log" 2>&1
       echo "$shape: exit $?"; rm -f "$OUT/$shape/bench.png"
     done
-    for shape in ${SHAPES:-gpt-oss-120b deepseek-like gpt-oss-20b}; do tail -40 "$OUT/$shape/bench.txt"; done ;;
+    for shape in $SHAPES; do tail -40 "$OUT/$shape/bench.txt"; done ;;
   profile)  # Nsight Compute counters of each kernel of one forward, ours and the peer's ($CASES)
     M=gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,smsp__issue_active.avg.pct_of_peak_sustained_active
     M=$M,sm__warps_active.avg.pct_of_peak_sustained_active,launch__registers_per_thread,launch__grid_size,smsp__inst_executed.sum
