@@ -153,7 +153,7 @@ def _common_constexprs(act_dtype: torch.dtype, experts: ExpertWeights, config: M
         dot_dtype, precision = act_dtype, "tf32"  # precision applies to float32 operands only
     return {"LAYOUT": 1 if experts.layout is ValueLayout.BF16X2 else 0,
             "DOT_DTYPE": _tl_dtype(dot_dtype), "PRECISION": precision,
-            "GROUPED": config.grouped, "BLOCK_M": config.block_m}
+            "GROUPED": config.grouped, "BLOCK_M": config.block_m, "SMALL_M": config.small_m}
 
 
 def _weight_args(blocks: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None) -> tuple:

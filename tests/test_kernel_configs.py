@@ -52,6 +52,19 @@ def test_bad_layer_config_names_the_gemm():
         MoEConfig(True, 16, g, GemmConfig(64, 128, 4, 3, split_k=2))
 
 
+@pytest.mark.parametrize("grouped, block_m, small_m", [(True, 64, 64), (True, 64, 8), (True, 64, 24), (False, 16, 16)])
+def test_bad_small_m_is_refused(grouped, block_m, small_m):
+    g = GemmConfig(64, 128, 4, 3)
+    with pytest.raises(ValueError, match=f"small_m: expected 0 or a power of two >= 16 below block_m \\({block_m}\\)"
+                                         f" on the grouped path, got {small_m}"):
+        MoEConfig(grouped, block_m, g, g, small_m)
+
+
+def test_small_m_shows_in_the_description():
+    g = GemmConfig(64, 128, 4, 3)
+    assert MoEConfig(True, 64, g, g, 32).describe().startswith("grouped m64/32 g1(")
+
+
 def test_tuning_tries_decode_only_where_it_can_win():
     for config in configs.CANDIDATES:
         if not config.grouped:

@@ -44,6 +44,8 @@ def test_kernel_under_interpreter(name, results):
     assert r["shape_ok"] and r["finite"], r
     if "dtype" in r:
         assert r["rel_err"] < TOLERANCE[r["dtype"]], r
+    if "narrow_and_wide_blocks" in r:
+        assert r["narrow_and_wide_blocks"], "the routing must give blocks of both MMA widths"
     if "all_remote_row_zero" in r:
         assert r["all_remote_row_zero"], "a token whose experts are all remote must get exactly zero"
 

@@ -43,6 +43,11 @@ CASES = {
     # activations prefetched a K step ahead in registers (the other loop of _mma_loop)
     "bf16_decode_prefetch_x_ragged_h192_i96": (3, 2, 192, 96, 3, "bfloat16", "swiglu_oai", "interleaved", True,
                                                "decode_prefetch_x", 0),
+    # blocks of 32 pairs; those holding at most 16 (an expert's last) run the 16-column MMA
+    "bf16_grouped_small_m_ragged_h192_i96": (3, 2, 192, 96, 48, "bfloat16", "swiglu_oai", "interleaved", True,
+                                             "grouped_small_m", 0),
+    "fp16_grouped_small_m_joint_tokens_as_a_h192_i96": (3, 2, 192, 96, 48, "float16", "silu", "concatenated", False,
+                                                        "grouped_small_m_joint_tokens_as_a", 0),
     "bf16_backend_default_config_m4": (4, 2, 128, 64, 4, "bfloat16", "swiglu_oai", "interleaved", True, None, 0),
 }
 ROUTING_CASE = "routing_groups_every_local_pair_once"
@@ -72,6 +77,9 @@ def run_case(name: str) -> dict:
                                                      GemmConfig(32, 64, 4, 1, False)),
               "decode_prefetch_x": MoEConfig(False, 16, GemmConfig(32, 64, 4, 1, prefetch_x=True),
                                              GemmConfig(16, 128, 4, 1, prefetch_x=True)),
+              "grouped_small_m": MoEConfig(True, 32, GemmConfig(16, 128, 4, 1), GemmConfig(32, 64, 4, 1), small_m=16),
+              "grouped_small_m_joint_tokens_as_a": MoEConfig(True, 32, GemmConfig(64, 64, 4, 1, False, joint=True),
+                                                             GemmConfig(32, 64, 4, 1, False), small_m=16),
               None: None}[config_name]
     gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))
     tensors = random_layer(e, h, i, bias=bias, act_dtype=dtype, generator=gen)
@@ -99,6 +107,11 @@ def run_case(name: str) -> dict:
               "shape_ok": tuple(out.shape) == (m, h) and out.dtype == dtype, "finite": bool(torch.isfinite(out).all())}
     if remote:
         result["all_remote_row_zero"] = bool((out[0] == 0).all())
+    if config is not None and config.small_m:  # both MMA widths must have run
+        counts = torch.bincount(ids[ids >= 0], minlength=e)
+        last = counts % config.block_m
+        result["narrow_and_wide_blocks"] = bool(((last > 0) & (last <= config.small_m)).any()) and bool(
+            ((counts >= config.block_m) | (last > config.small_m)).any())
     return result
 
 

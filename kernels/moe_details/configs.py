@@ -44,8 +44,14 @@ class MoEConfig:
     block_m: int  # pairs per program (decode path: 16, one of them used)
     gemm1: GemmConfig
     gemm2: GemmConfig
+    small_m: int = 0  # grouped only: a block of at most this many pairs (an expert's last) runs an MMA this
+    #                   wide instead of block_m; with about block_m pairs per expert, a third of the blocks
 
     def __post_init__(self) -> None:
+        if self.small_m and (not self.grouped or self.small_m < 16 or self.small_m >= self.block_m
+                             or self.small_m & (self.small_m - 1)):
+            raise ValueError(f"small_m: expected 0 or a power of two >= 16 below block_m ({self.block_m}) on the "
+                             f"grouped path, got {self.small_m} (grouped={self.grouped})")
         if self.gemm2.joint:
             raise ValueError("gemm2.joint: only GEMM1 has gate and up rows to join")
         if self.gemm1.split_k != 1:
@@ -60,7 +66,8 @@ class MoEConfig:
                      " px" * g.prefetch_x]
             return f"n{g.block_n} k{g.block_k} w{g.num_warps} s{g.num_stages}{''.join(flags)}"
 
-        return f"{'grouped' if self.grouped else 'decode'} m{self.block_m} g1({gemm(g1)}) g2({gemm(g2)})"
+        small = f"/{self.small_m}" * bool(self.small_m)
+        return f"{'grouped' if self.grouped else 'decode'} m{self.block_m}{small} g1({gemm(g1)}) g2({gemm(g2)})"
 
 
 ANY = None
@@ -72,9 +79,9 @@ def _decode(n1, k1, w1, s1, n2, k2, w2, s2, split_k=1, px=False) -> MoEConfig:
                      GemmConfig(n2, k2, w2, s2, split_k=split_k, prefetch_x=px))
 
 
-def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True, px=False, joint=False) -> MoEConfig:
+def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True, px=False, joint=False, small=0) -> MoEConfig:
     return MoEConfig(True, m, GemmConfig(n1, k1, w1, s1, weights_as_a, joint=joint, prefetch_x=px),
-                     GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px))
+                     GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px), small)
 
 
 GPT_OSS_120B: ShapeKey = (128, 4, 2880, 2880)
@@ -139,6 +146,16 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _grouped(256, 64, 64, 8, 4, 128, 64, 8, 4, joint=True),
     _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True),
     _grouped(256, 64, 64, 8, 3, 128, 64, 8, 3, weights_as_a=False),
+    # an expert's last, partly filled block on a narrower MMA (``small_m``): with about block_m pairs
+    # per expert (the token counts where each size wins), a third of the blocks hold a handful
+    _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16),
+    _grouped(64, 64, 128, 4, 3, 64, 128, 4, 3, small=32),
+    _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32),
+    _grouped(128, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32),
+    _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32),
+    _grouped(128, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64),
+    _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64),
+    _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=128),
 )
 
 

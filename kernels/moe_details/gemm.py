@@ -11,6 +11,8 @@ pairs and loops over K; weights are read once per program, never copied.
 
 Which pairs a program serves (``GROUPED``):
 * grouped (more tokens): block ``b`` of the expert-sorted pair list from ``routing.py``;
+  with ``SMALL_M``, a block holding at most that many pairs (an expert's last, partly filled
+  block) runs an MMA of ``SMALL_M`` token columns instead of ``BLOCK_M``;
 * not grouped (decode): one (token, slot) pair per program, no routing pass at all.
 
 Pairs are indexed ``p = token * top_k + slot``. GEMM1 writes the activated intermediate
@@ -31,9 +33,9 @@ SWIGLU_OAI: tl.constexpr = tl.constexpr(1)
 
 @triton.jit
 def _block_rows(pid_b, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
-                BLOCK_M: tl.constexpr, GROUPED: tl.constexpr):
-    """(expert, pair index per column, column valid) for block ``pid_b``."""
-    offs_m = tl.arange(0, BLOCK_M)
+                BLOCK_M: tl.constexpr, TILE_M: tl.constexpr, GROUPED: tl.constexpr):
+    """(expert, pair index per column, column valid) for the first ``TILE_M`` places of block ``pid_b``."""
+    offs_m = tl.arange(0, TILE_M)
     if GROUPED:
         expert = tl.load(block_expert_ptr + pid_b)
         valid = offs_m < tl.load(block_rows_ptr + pid_b)
@@ -41,7 +43,7 @@ def _block_rows(pid_b, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
     else:
         expert = tl.load(ids_ptr + pid_b).to(tl.int32)
         valid = offs_m == 0
-        pair = tl.zeros((BLOCK_M,), tl.int32) + pid_b
+        pair = tl.zeros((TILE_M,), tl.int32) + pid_b
     return expert, pair, valid
 
 
@@ -143,20 +145,11 @@ def _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride
 
 
 @triton.jit
-def _program_tile(w_ptr, s_ptr, stride_we, stride_wq, stride_se, stride_sn, n_rows,
-                  ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
-                  GROUPED: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
-    """This program's block of pairs and rows: ``(expert, pair, valid_m, offs_n, mask_n, w_ptrs,
-    s_ptrs)``; the N blocks of one block of pairs are neighbours in the launch order, so they
-    share its activations in L2."""
-    pid = tl.program_id(0)
+def _program_block(n_rows, BLOCK_N: tl.constexpr):
+    """This program's (block of pairs, block of rows): the N blocks of one block of pairs are
+    neighbours in the launch order, so they share its activations in L2."""
     num_n = tl.cdiv(n_rows, BLOCK_N)
-    expert, pair, valid_m = _block_rows(pid // num_n, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
-                                        BLOCK_M, GROUPED)
-    offs_n = (pid % num_n) * BLOCK_N + tl.arange(0, BLOCK_N)
-    w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn, offs_n,
-                                    BLOCK_K)
-    return expert, pair, valid_m, offs_n, offs_n < n_rows, w_ptrs, s_ptrs
+    return tl.program_id(0) // num_n, tl.program_id(0) % num_n
 
 
 @triton.jit
@@ -183,14 +176,47 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
                  GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
                  DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
                  BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
-                 PREFETCH_X: tl.constexpr, JOINT: tl.constexpr):
+                 PREFETCH_X: tl.constexpr, JOINT: tl.constexpr, SMALL_M: tl.constexpr):
     """x [M, H] -> act [M*top_k, I]: gate rows ``n`` and up rows ``I + n`` of w13, bias, gating.
-    ``JOINT``: both row sets in one MMA operand (else two MMAs sharing the activations).
     ``has_bias`` (0/1) and ``activation`` (SILU/SWIGLU_OAI) are plain arguments, not
     specialised: one compiled kernel serves every layer; the branch costs nothing measurable."""
-    expert, pair, valid_m, offs_n, mask_n, wg_ptrs, sg_ptrs = _program_tile(
-        w_ptr, s_ptr, stride_we, stride_wq, stride_se, stride_sn, n_half, ids_ptr, sorted_ptr, block_expert_ptr,
-        block_rows_ptr, GROUPED, BLOCK_N, BLOCK_M, BLOCK_K)
+    pid_b, pid_n = _program_block(n_half, BLOCK_N)
+    # A block of at most SMALL_M pairs (an expert's last) runs an MMA of SMALL_M token columns.
+    if SMALL_M > 0:
+        if tl.load(block_rows_ptr + pid_b) <= SMALL_M:
+            _gemm1_program(pid_b, pid_n, x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
+                           stride_sn, stride_be, act_ptr, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
+                           block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit, GROUPED,
+                           WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, SMALL_M, BLOCK_K, FOLD,
+                           PREFETCH_X, JOINT)
+        else:
+            _gemm1_program(pid_b, pid_n, x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
+                           stride_sn, stride_be, act_ptr, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
+                           block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit, GROUPED,
+                           WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_M, BLOCK_K, FOLD,
+                           PREFETCH_X, JOINT)
+    else:
+        _gemm1_program(pid_b, pid_n, x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
+                       stride_sn, stride_be, act_ptr, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
+                       block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit, GROUPED,
+                       WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_M, BLOCK_K, FOLD,
+                       PREFETCH_X, JOINT)
+
+
+@triton.jit
+def _gemm1_program(pid_b, pid_n, x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
+                   stride_be, act_ptr, stride_am, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
+                   top_k, n_half, k_true, has_bias, activation, alpha, limit,
+                   GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
+                   DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr,
+                   TILE_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr, PREFETCH_X: tl.constexpr,
+                   JOINT: tl.constexpr):
+    """GEMM1 for block of pairs ``pid_b`` (its first ``TILE_M`` places) and gate/up rows block ``pid_n``.
+    ``JOINT``: both row sets in one MMA operand (else two MMAs sharing the activations)."""
+    expert, pair, valid_m = _block_rows(pid_b, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
+                                        BLOCK_M, TILE_M, GROUPED)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    mask_n = offs_n < n_half
     if expert >= 0:
         x_ptrs = _activation_pointers(x_ptr, pair // top_k, stride_xm, BLOCK_K)
         b_row = b_ptr + expert.to(tl.int64) * stride_be
@@ -202,15 +228,17 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
             w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn, rows,
                                             BLOCK_K)
             acc, _ = _mma_loop(x_ptrs, valid_m, 0, k_true, w_ptrs, s_ptrs, w_ptrs, s_ptrs, mask_rows, False,
-                               WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, 2 * BLOCK_N, BLOCK_M, BLOCK_K, FOLD,
+                               WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, 2 * BLOCK_N, TILE_M, BLOCK_K, FOLD,
                                PREFETCH_X)
             if has_bias != 0:
                 acc += tl.load(b_row + rows, mask=mask_rows, other=0.0)[:, None]
-            acc_g, acc_u = tl.split(tl.permute(tl.reshape(acc, (2, BLOCK_N, BLOCK_M)), (1, 2, 0)))
+            acc_g, acc_u = tl.split(tl.permute(tl.reshape(acc, (2, BLOCK_N, TILE_M)), (1, 2, 0)))
         else:
+            wg_ptrs, sg_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn,
+                                              offs_n, BLOCK_K)
             acc_g, acc_u = _mma_loop(x_ptrs, valid_m, 0, k_true, wg_ptrs, sg_ptrs,
                                      wg_ptrs + n_half * (stride_wq * 4), sg_ptrs + n_half * stride_sn, mask_n,
-                                     True, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K, FOLD,
+                                     True, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, TILE_M, BLOCK_K, FOLD,
                                      PREFETCH_X)
             if has_bias != 0:
                 acc_g += tl.load(b_row + offs_n, mask=mask_n, other=0.0)[:, None]
@@ -227,14 +255,46 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
                  GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
                  DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
                  BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
-                 PREFETCH_X: tl.constexpr, SPLIT_K: tl.constexpr):
+                 PREFETCH_X: tl.constexpr, SPLIT_K: tl.constexpr, SMALL_M: tl.constexpr):
     """act [M*top_k, I] -> y [SPLIT_K, M*top_k, H] float32: down projection, bias, router weight.
     Split-K (grid axis 1): split ``s`` sums its share of K (whole ``BLOCK_K`` steps) into
     ``y[s]``; split 0 adds the bias; ``reduce_topk_kernel`` sums the splits with the slots."""
-    expert, pair, valid_m, offs_n, mask_n, w_ptrs, s_ptrs = _program_tile(
-        w_ptr, s_ptr, stride_we, stride_wq, stride_se, stride_sn, n_out, ids_ptr, sorted_ptr, block_expert_ptr,
-        block_rows_ptr, GROUPED, BLOCK_N, BLOCK_M, BLOCK_K)
+    pid_b, pid_n = _program_block(n_out, BLOCK_N)
+    # A block of at most SMALL_M pairs (an expert's last) runs an MMA of SMALL_M token columns.
+    if SMALL_M > 0:
+        if tl.load(block_rows_ptr + pid_b) <= SMALL_M:
+            _gemm2_program(pid_b, pid_n, a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
+                           stride_sn, stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
+                           block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A, LAYOUT,
+                           DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, SMALL_M, BLOCK_K, FOLD, PREFETCH_X, SPLIT_K)
+        else:
+            _gemm2_program(pid_b, pid_n, a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
+                           stride_sn, stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
+                           block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A, LAYOUT,
+                           DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_M, BLOCK_K, FOLD, PREFETCH_X, SPLIT_K)
+    else:
+        _gemm2_program(pid_b, pid_n, a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
+                       stride_sn, stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
+                       block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A, LAYOUT,
+                       DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_M, BLOCK_K, FOLD, PREFETCH_X, SPLIT_K)
+
+
+@triton.jit
+def _gemm2_program(pid_b, pid_n, a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
+                   stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr, block_expert_ptr,
+                   block_rows_ptr, n_out, k_true, has_bias,
+                   GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
+                   DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr,
+                   TILE_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr, PREFETCH_X: tl.constexpr,
+                   SPLIT_K: tl.constexpr):
+    """GEMM2 for block of pairs ``pid_b`` (its first ``TILE_M`` places) and output rows block ``pid_n``."""
+    expert, pair, valid_m = _block_rows(pid_b, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
+                                        BLOCK_M, TILE_M, GROUPED)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    mask_n = offs_n < n_out
     if expert >= 0:
+        w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn, offs_n,
+                                        BLOCK_K)
         a_ptrs = _activation_pointers(a_ptr, pair, stride_am, BLOCK_K)
         split = tl.program_id(1)
         k_lo = 0
@@ -245,7 +305,7 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
             k_hi = tl.minimum(k_lo + chunk, k_true)
             y_ptr += split.to(tl.int64) * stride_ys
         acc, _ = _mma_loop(a_ptrs, valid_m, k_lo, k_hi, w_ptrs, s_ptrs, w_ptrs, s_ptrs, mask_n,
-                           False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_K, FOLD,
+                           False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, TILE_M, BLOCK_K, FOLD,
                            PREFETCH_X)
         if has_bias != 0 and split == 0:
             acc += tl.load(b_ptr + expert.to(tl.int64) * stride_be + offs_n, mask=mask_n, other=0.0)[:, None]
