@@ -145,11 +145,23 @@ def _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride
 
 
 @triton.jit
-def _program_block(n_rows, BLOCK_N: tl.constexpr):
-    """This program's (block of pairs, block of rows): the N blocks of one block of pairs are
-    neighbours in the launch order, so they share its activations in L2."""
+def _block_of_pairs(n_rows, BLOCK_N: tl.constexpr):
+    """This program's block of pairs; the N blocks of one block of pairs are neighbours in the
+    launch order, so they share its activations in L2."""
+    return tl.program_id(0) // tl.cdiv(n_rows, BLOCK_N)
+
+
+@triton.jit
+def _program_tile(n_rows, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
+                  GROUPED: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, TILE_M: tl.constexpr):
+    """This program's ``(expert, pair, valid_m, offs_n)``: the first ``TILE_M`` places of its block
+    of pairs and its ``BLOCK_N`` output rows. (In this order ptxas gives the ``k256`` decode tiles 168
+    registers, 3 programs per SM; the row block computed first gave 170, which holds only 2.)"""
+    pid = tl.program_id(0)
     num_n = tl.cdiv(n_rows, BLOCK_N)
-    return tl.program_id(0) // num_n, tl.program_id(0) % num_n
+    expert, pair, valid_m = _block_rows(pid // num_n, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
+                                        BLOCK_M, TILE_M, GROUPED)
+    return expert, pair, valid_m, (pid % num_n) * BLOCK_N + tl.arange(0, BLOCK_N)
 
 
 @triton.jit
@@ -180,23 +192,22 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
     """x [M, H] -> act [M*top_k, I]: gate rows ``n`` and up rows ``I + n`` of w13, bias, gating.
     ``has_bias`` (0/1) and ``activation`` (SILU/SWIGLU_OAI) are plain arguments, not
     specialised: one compiled kernel serves every layer; the branch costs nothing measurable."""
-    pid_b, pid_n = _program_block(n_half, BLOCK_N)
     # A block of at most SMALL_M pairs (an expert's last) runs an MMA of SMALL_M token columns.
     if SMALL_M > 0:
-        if tl.load(block_rows_ptr + pid_b) <= SMALL_M:
-            _gemm1_program(pid_b, pid_n, x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
+        if tl.load(block_rows_ptr + _block_of_pairs(n_half, BLOCK_N)) <= SMALL_M:
+            _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
                            stride_sn, stride_be, act_ptr, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
                            block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit, GROUPED,
                            WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, SMALL_M, BLOCK_K, FOLD,
                            PREFETCH_X, JOINT)
         else:
-            _gemm1_program(pid_b, pid_n, x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
+            _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
                            stride_sn, stride_be, act_ptr, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
                            block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit, GROUPED,
                            WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_M, BLOCK_K, FOLD,
                            PREFETCH_X, JOINT)
     else:
-        _gemm1_program(pid_b, pid_n, x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
+        _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
                        stride_sn, stride_be, act_ptr, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
                        block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit, GROUPED,
                        WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_M, BLOCK_K, FOLD,
@@ -204,29 +215,30 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
 
 
 @triton.jit
-def _gemm1_program(pid_b, pid_n, x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
+def _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
                    stride_be, act_ptr, stride_am, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
                    top_k, n_half, k_true, has_bias, activation, alpha, limit,
                    GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
                    DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr,
                    TILE_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr, PREFETCH_X: tl.constexpr,
                    JOINT: tl.constexpr):
-    """GEMM1 for block of pairs ``pid_b`` (its first ``TILE_M`` places) and gate/up rows block ``pid_n``.
+    """GEMM1 for this program's block of pairs (its first ``TILE_M`` places) and block of gate/up rows.
     ``JOINT``: both row sets in one MMA operand (else two MMAs sharing the activations)."""
-    expert, pair, valid_m = _block_rows(pid_b, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
-                                        BLOCK_M, TILE_M, GROUPED)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    expert, pair, valid_m, offs_n = _program_tile(n_half, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
+                                                  GROUPED, BLOCK_N, BLOCK_M, TILE_M)
+    if JOINT:
+        # Gate rows, then the same up rows, as one [2 * BLOCK_N, K] operand: one MMA and one
+        # accumulator per K step (with one warpgroup per 64 rows, each decodes half the tile).
+        rows = tl.reshape(offs_n[None, :] + (tl.arange(0, 2) * n_half)[:, None], (2 * BLOCK_N,))
+    else:  # gate rows; the up rows are n_half rows further
+        rows = offs_n
+    w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn, rows, BLOCK_K)
     mask_n = offs_n < n_half
     if expert >= 0:
         x_ptrs = _activation_pointers(x_ptr, pair // top_k, stride_xm, BLOCK_K)
         b_row = b_ptr + expert.to(tl.int64) * stride_be
         if JOINT:
-            # Gate rows, then the same up rows, as one [2 * BLOCK_N, K] operand: one MMA and one
-            # accumulator per K step (with one warpgroup per 64 rows, each decodes half the tile).
-            rows = tl.reshape(offs_n[None, :] + (tl.arange(0, 2) * n_half)[:, None], (2 * BLOCK_N,))
             mask_rows = tl.reshape(tl.broadcast_to(mask_n[None, :], (2, BLOCK_N)), (2 * BLOCK_N,))
-            w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn, rows,
-                                            BLOCK_K)
             acc, _ = _mma_loop(x_ptrs, valid_m, 0, k_true, w_ptrs, s_ptrs, w_ptrs, s_ptrs, mask_rows, False,
                                WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, 2 * BLOCK_N, TILE_M, BLOCK_K, FOLD,
                                PREFETCH_X)
@@ -234,10 +246,8 @@ def _gemm1_program(pid_b, pid_n, x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_w
                 acc += tl.load(b_row + rows, mask=mask_rows, other=0.0)[:, None]
             acc_g, acc_u = tl.split(tl.permute(tl.reshape(acc, (2, BLOCK_N, TILE_M)), (1, 2, 0)))
         else:
-            wg_ptrs, sg_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn,
-                                              offs_n, BLOCK_K)
-            acc_g, acc_u = _mma_loop(x_ptrs, valid_m, 0, k_true, wg_ptrs, sg_ptrs,
-                                     wg_ptrs + n_half * (stride_wq * 4), sg_ptrs + n_half * stride_sn, mask_n,
+            acc_g, acc_u = _mma_loop(x_ptrs, valid_m, 0, k_true, w_ptrs, s_ptrs,
+                                     w_ptrs + n_half * (stride_wq * 4), s_ptrs + n_half * stride_sn, mask_n,
                                      True, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, TILE_M, BLOCK_K, FOLD,
                                      PREFETCH_X)
             if has_bias != 0:
@@ -259,42 +269,39 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
     """act [M*top_k, I] -> y [SPLIT_K, M*top_k, H] float32: down projection, bias, router weight.
     Split-K (grid axis 1): split ``s`` sums its share of K (whole ``BLOCK_K`` steps) into
     ``y[s]``; split 0 adds the bias; ``reduce_topk_kernel`` sums the splits with the slots."""
-    pid_b, pid_n = _program_block(n_out, BLOCK_N)
     # A block of at most SMALL_M pairs (an expert's last) runs an MMA of SMALL_M token columns.
     if SMALL_M > 0:
-        if tl.load(block_rows_ptr + pid_b) <= SMALL_M:
-            _gemm2_program(pid_b, pid_n, a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
+        if tl.load(block_rows_ptr + _block_of_pairs(n_out, BLOCK_N)) <= SMALL_M:
+            _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
                            stride_sn, stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
                            block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A, LAYOUT,
                            DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, SMALL_M, BLOCK_K, FOLD, PREFETCH_X, SPLIT_K)
         else:
-            _gemm2_program(pid_b, pid_n, a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
+            _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
                            stride_sn, stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
                            block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A, LAYOUT,
                            DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_M, BLOCK_K, FOLD, PREFETCH_X, SPLIT_K)
     else:
-        _gemm2_program(pid_b, pid_n, a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
+        _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
                        stride_sn, stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
                        block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A, LAYOUT,
                        DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_M, BLOCK_K, FOLD, PREFETCH_X, SPLIT_K)
 
 
 @triton.jit
-def _gemm2_program(pid_b, pid_n, a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
+def _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
                    stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr, block_expert_ptr,
                    block_rows_ptr, n_out, k_true, has_bias,
                    GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
                    DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr,
                    TILE_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr, PREFETCH_X: tl.constexpr,
                    SPLIT_K: tl.constexpr):
-    """GEMM2 for block of pairs ``pid_b`` (its first ``TILE_M`` places) and output rows block ``pid_n``."""
-    expert, pair, valid_m = _block_rows(pid_b, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
-                                        BLOCK_M, TILE_M, GROUPED)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    """GEMM2 for this program's block of pairs (its first ``TILE_M`` places) and block of output rows."""
+    expert, pair, valid_m, offs_n = _program_tile(n_out, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
+                                                  GROUPED, BLOCK_N, BLOCK_M, TILE_M)
+    w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn, offs_n, BLOCK_K)
     mask_n = offs_n < n_out
     if expert >= 0:
-        w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn, offs_n,
-                                        BLOCK_K)
         a_ptrs = _activation_pointers(a_ptr, pair, stride_am, BLOCK_K)
         split = tl.program_id(1)
         k_lo = 0
