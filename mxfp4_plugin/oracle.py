@@ -21,18 +21,18 @@ AUTO = "auto"
 
 # Preference per platform family, best first. Keys are Platform.family values; "cuda" is
 # any CUDA family without a row of its own. Only registered backends may appear here.
-# Measured on an H200 (BENCHMARKS.md round 7, `mxfp4-plugin bench`, CUDA graphs, one run): ours
-# is faster at 1-1024 tokens on gpt-oss-120b (2.2x at 1, 1.5x at 4, 1.03x-1.10x at 16-1024), slower
-# on prefill chunks (0.85x-0.93x at 4096-8192) and on the DeepSeek-like layer from 16 tokens
-# (0.85x-0.98x). A layer gets one backend for all batch sizes, so triton_kernels stays first on
-# Hopper; MXFP4_PLUGIN_BACKEND=triton (SGLang: --moe-runner-backend mxfp4_plugin_triton) picks ours
-# for decode-heavy serving.
+# Measured on an H200 (BENCHMARKS.md round 8, `mxfp4-plugin bench`, CUDA graphs, one run), ours
+# against triton_kernels at 1 / 4 / 16..1024 / 4096 / 8192 tokens: gpt-oss-120b 2.13x / 1.53x /
+# 1.03-1.09x / 0.97x / 1.02x, gpt-oss-20b 2.15x / 1.51x / 1.01-1.24x / 0.99x / 0.96x, DeepSeek-like
+# 1.77x / 1.20x / 0.95-1.04x / 0.93x / 1.00x. A layer gets one backend for all batch sizes: ours is
+# first on Hopper (faster where serving spends most forwards, within a few percent on prefill
+# chunks); MXFP4_PLUGIN_BACKEND=triton_kernels picks the peer.
 # FlashInfer CUTLASS and Marlin are unmeasured here (not runnable on the GPU machine) and
 # follow vLLM 0.33's own MXFP4 preference (ENGINE_NOTES 3.10); trtllm-gen first on Blackwell.
 # ``auto`` also skips any backend whose ``verified_on`` lacks the family (never compared
 # against reference on such hardware).
 ORDER: dict[str, tuple[str, ...]] = {
-    "sm90": ("triton_kernels", "triton", "flashinfer_cutlass", "marlin", "reference"),
+    "sm90": ("triton", "triton_kernels", "flashinfer_cutlass", "marlin", "reference"),
     "sm100": ("flashinfer_trtllm", "flashinfer_cutlass", "triton_kernels", "triton", "marlin", "reference"),
     "cpu": ("reference",),
     "cuda": ("triton", "marlin", "reference"),

@@ -77,9 +77,10 @@ def test_auto_skips_backends_never_verified_on_the_family():
     assert "or are unverified on this hardware" in d.reason
 
 
-def test_hopper_auto_takes_the_verified_triton_kernels():
+def test_hopper_auto_takes_ours_then_the_verified_triton_kernels():
     d = choose(GPT_OSS, H200)
-    assert d.name == "triton_kernels"
+    assert d.name == "triton"
+    assert {c.backend: c.verdict for c in d.candidates}["triton_kernels"] == "supported"
     assert {c.backend for c in d.candidates if c.verdict == "unverified"} >= {"flashinfer_cutlass", "marlin"}
 
 
@@ -151,4 +152,4 @@ def test_namesake_falls_through_to_the_bundled_copy(fake_site, monkeypatch):
 def test_platform_describe_shows_versions():
     assert "triton_kernels (3.5.1 at triton_kernels)" in H200.describe()
     assert "flashinfer (0.7.2.post1)" in H200.describe()
-    assert oracle.ORDER["sm90"][:4] == ("triton_kernels", "triton", "flashinfer_cutlass", "marlin")
+    assert oracle.ORDER["sm90"][:4] == ("triton", "triton_kernels", "flashinfer_cutlass", "marlin")

@@ -30,11 +30,14 @@ def test_oracle_places_triton_as_measured_and_never_picks_it_on_cpu():
     from mxfp4_plugin.plugins import registered_backends
 
     backends = registered_backends()
-    # Hopper: triton_kernels first (faster from 16 tokens up, BENCHMARKS.md), ours next
+    # Hopper: ours first (BENCHMARKS.md round 8), triton_kernels next and chosen by name
     assert choose(SPEC, H100, backends=backends).name == "triton"  # H100 here has no triton_kernels
     hopper = Platform("cuda", (9, 0), frozenset({"triton", "triton_kernels"}), "fake H200",
                       {"triton_kernels": "3.5.1 at triton_kernels"})
-    assert choose(SPEC, hopper, backends=backends).name == "triton_kernels"
+    decision = choose(SPEC, hopper, backends=backends)
+    assert decision.name == "triton"
+    assert {c.backend: c.verdict for c in decision.candidates}["triton_kernels"] == "supported"
+    assert choose(SPEC, hopper, "triton_kernels", backends=backends).name == "triton_kernels"
     # a family it was never checked on: auto skips it, by name it runs and the decision says so
     sm120 = Platform("cuda", (12, 0), frozenset({"triton"}))
     assert choose(SPEC, sm120, backends=backends).name == "reference"

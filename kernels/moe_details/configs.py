@@ -160,6 +160,7 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=128),
     _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=16),
     _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32),
+    _grouped(128, 64, 128, 8, 4, 64, 128, 4, 3, joint=True, small=32),  # GEMM2 at 2 programs per SM
 )
 
 
