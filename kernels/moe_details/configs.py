@@ -96,7 +96,7 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     (GPT_OSS_20B, 4, _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True)),
     (GPT_OSS_20B, 64, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True)),
     (GPT_OSS_20B, 256, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32)),
-    (GPT_OSS_20B, 1024, _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32)),
+    (GPT_OSS_20B, 1024, _grouped(128, 64, 128, 8, 4, 64, 128, 4, 3, joint=True, small=32)),
     (GPT_OSS_20B, 4096, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32)),
     (GPT_OSS_20B, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64)),
     (DEEPSEEK_LIKE, 4, _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True)),
@@ -109,7 +109,7 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     (ANY, 256, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True)),
     (ANY, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16)),
     (ANY, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32)),
-    (ANY, 4096, _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32)),
+    (ANY, 4096, _grouped(128, 64, 128, 8, 4, 64, 128, 4, 3, joint=True, small=32)),
     (ANY, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32)),
 )
 
