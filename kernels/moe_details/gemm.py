@@ -192,21 +192,18 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
     """x [M, H] -> act [M*top_k, I]: gate rows ``n`` and up rows ``I + n`` of w13, bias, gating.
     ``has_bias`` (0/1) and ``activation`` (SILU/SWIGLU_OAI) are plain arguments, not
     specialised: one compiled kernel serves every layer; the branch costs nothing measurable."""
-    # A block of at most SMALL_M pairs (an expert's last) runs an MMA of SMALL_M token columns.
+    # A block of at most SMALL_M pairs (an expert's last) runs an MMA of SMALL_M token columns; without
+    # SMALL_M, `wide` stays the constant True and only the full-width program is compiled.
+    wide = True
     if SMALL_M > 0:
-        if tl.load(block_rows_ptr + _block_of_pairs(n_half, BLOCK_N)) <= SMALL_M:
+        wide = tl.load(block_rows_ptr + _block_of_pairs(n_half, BLOCK_N)) > SMALL_M
+        if not wide:
             _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
                            stride_sn, stride_be, act_ptr, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
                            block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit, GROUPED,
                            WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, SMALL_M, BLOCK_K, FOLD,
                            PREFETCH_X, JOINT)
-        else:
-            _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
-                           stride_sn, stride_be, act_ptr, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
-                           block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit, GROUPED,
-                           WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_M, BLOCK_K, FOLD,
-                           PREFETCH_X, JOINT)
-    else:
+    if wide:
         _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
                        stride_sn, stride_be, act_ptr, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
                        block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit, GROUPED,
@@ -269,19 +266,17 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
     """act [M*top_k, I] -> y [SPLIT_K, M*top_k, H] float32: down projection, bias, router weight.
     Split-K (grid axis 1): split ``s`` sums its share of K (whole ``BLOCK_K`` steps) into
     ``y[s]``; split 0 adds the bias; ``reduce_topk_kernel`` sums the splits with the slots."""
-    # A block of at most SMALL_M pairs (an expert's last) runs an MMA of SMALL_M token columns.
+    # A block of at most SMALL_M pairs (an expert's last) runs an MMA of SMALL_M token columns; without
+    # SMALL_M, `wide` stays the constant True and only the full-width program is compiled.
+    wide = True
     if SMALL_M > 0:
-        if tl.load(block_rows_ptr + _block_of_pairs(n_out, BLOCK_N)) <= SMALL_M:
+        wide = tl.load(block_rows_ptr + _block_of_pairs(n_out, BLOCK_N)) > SMALL_M
+        if not wide:
             _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
                            stride_sn, stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
                            block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A, LAYOUT,
                            DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, SMALL_M, BLOCK_K, FOLD, PREFETCH_X, SPLIT_K)
-        else:
-            _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
-                           stride_sn, stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
-                           block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A, LAYOUT,
-                           DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_M, BLOCK_K, FOLD, PREFETCH_X, SPLIT_K)
-    else:
+    if wide:
         _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
                        stride_sn, stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
                        block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A, LAYOUT,
