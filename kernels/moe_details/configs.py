@@ -46,6 +46,7 @@ class MoEConfig:
     gemm2: GemmConfig
     small_m: int = 0  # grouped only: a block of at most this many pairs (an expert's last) runs an MMA this
     #                   wide instead of block_m; with about block_m pairs per expert, a third of the blocks
+    #                   are such last blocks holding a handful of pairs (0: every block at block_m)
 
     def __post_init__(self) -> None:
         if self.small_m and (not self.grouped or self.small_m < 16 or self.small_m >= self.block_m
