@@ -24,6 +24,7 @@ SG_VENV=${MXFP4_SGLANG_VENV:-.venv-sglang}
 sgpip() { "$SG_VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
 if ! "$SG_VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('sglang') != '$SGLANG_VERSION')" 2>/dev/null; then
     echo "== installing sglang==$SGLANG_VERSION into $SG_VENV (first time: ~4.5 min, ~11 GiB)"
+    warn_if_disk_short . 12 "the SGLang environment ($SG_VENV)"
     sgpip install "sglang==$SGLANG_VERSION" pluggy safetensors tqdm "pytest>=8" "hypothesis>=6" 2>&1 | quiet
 fi
 sgpip install --no-deps --force-reinstall . 2>&1 | quiet
