@@ -101,7 +101,7 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     (GPT_OSS_20B, 4096, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32)),
     (GPT_OSS_20B, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64)),
     (DEEPSEEK_LIKE, 4, _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True)),
-    (DEEPSEEK_LIKE, 256, _grouped(16, 64, 256, 4, 4, 64, 256, 4, 4, px=True)),
+    (DEEPSEEK_LIKE, 256, _grouped(16, 64, 256, 4, 4, 128, 128, 4, 3, px=True)),
     (DEEPSEEK_LIKE, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32)),
     (DEEPSEEK_LIKE, 4096, _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32)),
     (DEEPSEEK_LIKE, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32)),
@@ -162,6 +162,14 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=16),
     _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32),
     _grouped(128, 64, 128, 8, 4, 64, 128, 4, 3, joint=True, small=32),  # GEMM2 at 2 programs per SM
+    # GEMM2 with 128 weight rows per 4-warp program (two 64-row MMAs per K step): half the programs, each
+    # twice as long (DeepSeek-like's n64 k256 GEMM2 runs only 8 K steps), and fewer loop instructions per
+    # weight word (sm90 SASS: 25 against 28.5). 256 rows (n256 k64 / k32) lost to 128 everywhere.
+    _decode(64, 256, 4, 3, 128, 128, 4, 3, px=True),
+    _grouped(16, 64, 256, 4, 4, 128, 128, 4, 3, px=True),
+    _grouped(16, 64, 256, 4, 4, 128, 128, 4, 4, px=True),
+    _grouped(16, 64, 256, 4, 4, 128, 64, 4, 4, px=True),
+    _grouped(16, 64, 128, 4, 3, 128, 128, 4, 3, px=True),
 )
 
 
