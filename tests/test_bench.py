@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mxfp4_plugin.bench import report, shapes
-from mxfp4_plugin.bench.runner import backends_to_run
+from mxfp4_plugin.bench.runner import BenchOptions, backends_to_run, tune_timing
 from mxfp4_plugin.platform import Platform
 
 
@@ -37,17 +37,32 @@ def test_random_inputs_look_like_a_router():
     assert torch.allclose(i.topk_weights.sum(-1), torch.ones(5))
 
 
-def test_table_reports_speedup_roofline_and_errors():
+def _report(tune: list[dict], tune_timing: dict | None = None) -> dict:
+    """A bench report of one point of gpt-oss-20b at 4 tokens, as ``run_bench`` returns it."""
     point = {"shape": "gpt-oss-20b", "tokens": 4, "distinct_experts": 14.0, "bytes": 1.0, "flops": 1.0,
              "roofline_us": 50.0, "backends": {
                  "triton": {"us": 100.0, "rel_err": 2e-3, "timing": "cuda-graph"},
                  "triton_kernels": {"us": 150.0, "rel_err": 3e-3, "timing": "cuda-graph"},
                  "reference": {"skipped": "slow"}}}
-    r = {"date": "d", "machine": {"gpu": "G"}, "ceilings": {"copy_bytes_per_s": 4e12, "bf16_matmul_flop_per_s": 8e14},
-         "notes": ["flashinfer: not installed"], "points": [point], "tune": []}
-    text = report.table(r)
+    return {"date": "d", "machine": {"gpu": "G"}, "ceilings": {"copy_bytes_per_s": 4e12, "bf16_matmul_flop_per_s": 8e14},
+            "notes": ["flashinfer: not installed"], "points": [point], "tune": tune, "tune_timing": tune_timing}
+
+
+def test_table_reports_speedup_roofline_and_errors():
+    text = report.table(_report(tune=[]))
     assert "1.50x" in text and "50%" in text and "2.0e-03" in text and "skip" in text
     assert "note: flashinfer: not installed" in text
+    assert "tuning" not in text  # no --tune: no tuning section
+
+
+def test_tuning_section_says_how_candidates_were_timed():
+    options = BenchOptions(shapes=["gpt-oss-20b"], tokens=[4], rotations=4, iters=20, tune=True)
+    assert tune_timing(options) == {"routings": 2, "iters": 10}
+    rows = [{"shape": "gpt-oss-20b", "tokens": 4, "config": c, "us": us, "rel_err": err}
+            for c, us, err in (("fast-but-wrong", 90.0, 0.5), ("right", 120.0, 2e-3), ("slower", 130.0, 2e-3))]
+    text = report.table(_report(tune=rows, tune_timing=tune_timing(options)))
+    assert "each timed on 2 routings and 10 replays" in text
+    assert "120.0 us  right" in text and "fast-but-wrong" not in text
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown where there is no GPU")

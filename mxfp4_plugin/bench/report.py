@@ -49,7 +49,10 @@ def table(report: dict) -> str:
     lines += [""] + [f"note: {n}" for n in report["notes"]]
     lines += [f"error: {s} M={m} {n}: {e}" for s, m, n, e in errors]
     if report["tune"]:
-        lines += ["", "tuning (fastest correct candidate per shape and M):"]
+        timing = report["tune_timing"]
+        lines += ["", f"tuning (fastest correct candidate per shape and M; each timed on {timing['routings']} routings "
+                      f"and {timing['iters']} replays, so these rank candidates and are not comparable with the table "
+                      f"above):"]
         for shape in shapes:
             for m in dict.fromkeys(t["tokens"] for t in report["tune"] if t["shape"] == shape):
                 ok = [t for t in report["tune"] if t["shape"] == shape and t["tokens"] == m and "us" in t

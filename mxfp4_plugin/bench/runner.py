@@ -45,6 +45,13 @@ class BenchOptions:
     progress: bool = True
 
 
+def tune_timing(options: BenchOptions) -> dict:
+    """How ``--tune`` times each candidate: on fewer routings and replays than the table's rows, so
+    a tune of ~40 candidates per point stays short. Its times rank candidates against each other;
+    they read a few percent lower than the table's and are never compared with the peer's."""
+    return {"routings": min(2, options.rotations), "iters": max(5, options.iters // 2)}
+
+
 def backends_to_run(spec: MoESpec, platform: Platform) -> tuple[dict[str, type[Backend]], list[str]]:
     """Every registered backend that supports ``spec`` here, and a note for each one left out."""
     registry = dict(registered_backends())
@@ -81,6 +88,7 @@ def run_bench(options: BenchOptions) -> dict:
                     "packages": sorted(platform.packages)},
         "ceilings": {"copy_bytes_per_s": bandwidth, "bf16_matmul_flop_per_s": rate},
         "options": dataclasses.asdict(options), "notes": [], "points": [], "tune": [],
+        "tune_timing": tune_timing(options) if options.tune else None,
     }
     bar = tqdm(total=len(options.shapes) * len(options.tokens), disable=not options.progress, desc="bench")
     for shape in options.shapes:
@@ -159,7 +167,8 @@ def _tune(shape, spec, ours, sets, check, expected, tokens, options) -> list[dic
             row["rel_err"] = rel_err(out, expected)
             calls = [functools.partial(fused_moe, s.x, s.topk_weights, s.topk_ids, ours.experts, spec.activation,
                                        config=config) for s in sets]
-            row["us"] = graph_seconds(calls[:2], iters=max(5, options.iters // 2)) * 1e6
+            timing = tune_timing(options)
+            row["us"] = graph_seconds(calls[:timing["routings"]], iters=timing["iters"]) * 1e6
         except Exception as exc:
             row["error"] = repr(exc)[:300]
         rows.append(row)
