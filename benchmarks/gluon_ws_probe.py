@@ -12,7 +12,7 @@ whose four results are consecutive K pairs); two MMA warpgroups run wgmma on bot
     python3 benchmarks/gluon_ws_probe.py compile BN=128  # no GPU needed: sm90 cubin and ttgir in /tmp/gp
 
 DEBUG switches (timing only) cut one part at a time: 1 no decode (constant tile), 2 no MMA, 3 no activation
-loads, 4 neither decode nor MMA. Findings (H200, BENCHMARKS.md round 9): BN=128, BK=128 is exact (3e-7)
+loads, 4 neither decode nor MMA, 5 no scale loads in the loop. Findings (H200, BENCHMARKS.md round 9): BN=128, BK=128 is exact (3e-7)
 but runs at 32% of the matmul rate, and 1730 us of its 2230 remain with neither decode nor MMA: the
 loop's handshakes, not the decode or the tensor cores, bound it. BN=256, BK=64 gives a relative error
 of 0.15 (a layout bug, not found yet).
@@ -98,7 +98,8 @@ def _decoder(w_desc, x_desc, bars, rings, s_ptr, stride_s, w_row, num_k, DEBUG: 
         a_ring.index(sa)._reinterpret(gl.int32, [BN, 4 * WK], a_layout32).store(tile)
         fence_async_shared()
         mbarrier.arrive(a_ready.index(sa))
-        s_next2 = gl.load(s_ptrs + (i + 2) * (WK // 4), mask=(i + 2) < num_k, other=0).to(gl.int32)
+        if DEBUG != 5:  # DEBUG 5: the first step's scales for every step (no global load in the loop)
+            s_next2 = gl.load(s_ptrs + (i + 2) * (WK // 4), mask=(i + 2) < num_k, other=0).to(gl.int32)
 
 
 @gluon.jit
@@ -272,7 +273,8 @@ def main():
             us = median_us(lambda: launch(words, scales, x, y, E, N, K, BM=BM, **v))
             print(f"{v}: rel err {max(errs):.1e}, {us:.1f} us, {flops / (us * 1e-6) / 1e12:.0f} TFLOP/s = "
                   f"{flops / (us * 1e-6) / rate:.0%} of the matmul rate")
-            for dbg, what in ((1, "no decode"), (2, "no MMA"), (3, "no activation loads"), (4, "no decode, no MMA")):
+            for dbg, what in ((1, "no decode"), (2, "no MMA"), (3, "no activation loads"), (4, "no decode, no MMA"),
+                              (5, "no scale loads in the loop")):
                 us_d = median_us(lambda: launch(words, scales, x, y, E, N, K, BM=BM, DEBUG=dbg, **v))
                 print(f"    {what}: {us_d:.1f} us")
         except Exception as exc:
