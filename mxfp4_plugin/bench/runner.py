@@ -155,6 +155,7 @@ def _tune(shape, spec, ours, sets, check, expected, tokens, options) -> list[dic
     from ..kernels.moe import fused_moe
     from ..kernels.moe_details.configs import CANDIDATES, worth_trying
 
+    timing = tune_timing(options)
     rows = []
     for config in CANDIDATES:
         if not worth_trying(config, tokens):
@@ -167,7 +168,6 @@ def _tune(shape, spec, ours, sets, check, expected, tokens, options) -> list[dic
             row["rel_err"] = rel_err(out, expected)
             calls = [functools.partial(fused_moe, s.x, s.topk_weights, s.topk_ids, ours.experts, spec.activation,
                                        config=config) for s in sets]
-            timing = tune_timing(options)
             row["us"] = graph_seconds(calls[:timing["routings"]], iters=timing["iters"]) * 1e6
         except Exception as exc:
             row["error"] = repr(exc)[:300]
