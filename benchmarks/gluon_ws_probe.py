@@ -28,6 +28,7 @@ from triton.experimental.gluon.language.nvidia.hopper import (tma, mbarrier, fen
                                                              warpgroup_mma_wait)
 
 from mxfp4_plugin import mx
+from mxfp4_plugin.bench.timing import eager_seconds, matmul_rate
 
 try:  # installed package, else a source checkout on PYTHONPATH
     from mxfp4_plugin.kernels.moe_details import dequant, layout
@@ -222,34 +223,21 @@ def consecutive_pair_words(codes):
     return (word - ((word >> 31) << 32)).to(torch.int32)
 
 
-def median_us(fn, reps=30):
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record(); fn(); b.record(); b.synchronize()
-        times.append(a.elapsed_time(b) * 1e3)
-    return sorted(times)[len(times) // 2]
-
-
 def main():
     torch.manual_seed(0)
     dev = "cuda"
     E, N, K, BM = 128, 5760, 2880, 128
     codes = torch.randint(0, 16, (E * N, K), dtype=torch.uint8, device=dev)
     words = consecutive_pair_words(codes)
-    del codes
     scales = torch.randint(119, 124, (E * N, K // 32), dtype=torch.uint8, device=dev)
+    checked = (0, E - 1)  # float32 reference weights of two experts, then the codes are dropped
+    weights = {e: mx.dequantize(mx.pack(codes[e * N:(e + 1) * N]), scales[e * N:(e + 1) * N]) for e in checked}
+    del codes
     x = torch.randn(E * BM, K, device=dev).to(torch.bfloat16)
     y = torch.empty(E * BM, N, device=dev, dtype=torch.float32)
-    a = torch.randn(8192, 8192, device=dev, dtype=torch.bfloat16)
-    mm_us = median_us(lambda: a @ a, reps=10)
-    rate = 2 * 8192 ** 3 / (mm_us * 1e-6)
+    rate = matmul_rate(torch.device(dev))
     flops = 2 * E * BM * N * K
     print(f"bf16 matmul {rate / 1e12:.0f} TFLOP/s; problem E={E} N={N} K={K} tokens/expert={BM}: {flops / 1e9:.0f} GFLOP")
-    # reference for two experts from the words themselves (decode in torch, float32)
-    table = mx.e2m1_table(device=dev)
     variants = [dict(DEC_WARPS=4, A_STAGES=2), dict(DEC_WARPS=4, A_STAGES=3, X_STAGES=2),
                 dict(BN=256, BK=64, DEC_WARPS=4, A_STAGES=3, W_STAGES=6, X_STAGES=4, DEC_REGS=96)]
     for v in variants:
@@ -258,24 +246,16 @@ def main():
             launch(words, scales, x, y, E, N, K, BM=BM, **v)
             torch.cuda.synchronize()
             errs = []
-            for e in (0, E - 1):
-                w = words[e * N:(e + 1) * N].to(torch.int64) & 0xFFFFFFFF
-                codes_e = torch.zeros(N, K, dtype=torch.int64, device=dev).unflatten(-1, (-1, 4, 2))
-                for (r, h), positions in layout.BF16X2_SLOTS.items():
-                    code = torch.zeros_like(w)
-                    for bit, pos in zip((3, 2, 1, 0), positions):
-                        code |= ((w >> pos) & 1) << bit
-                    codes_e[..., r, h] = code
-                vals = table[codes_e.flatten(-3)] * torch.exp2(scales[e * N:(e + 1) * N].float() - 127).repeat_interleave(32, -1)
-                ref = x[e * BM:(e + 1) * BM].float() @ vals.T
+            for e in checked:
+                ref = x[e * BM:(e + 1) * BM].float() @ weights[e].T
                 got = y[e * BM:(e + 1) * BM]
                 errs.append(((got - ref).norm() / ref.norm()).item())
-            us = median_us(lambda: launch(words, scales, x, y, E, N, K, BM=BM, **v))
+            us = eager_seconds([lambda: launch(words, scales, x, y, E, N, K, BM=BM, **v)], iters=30) * 1e6
             print(f"{v}: rel err {max(errs):.1e}, {us:.1f} us, {flops / (us * 1e-6) / 1e12:.0f} TFLOP/s = "
                   f"{flops / (us * 1e-6) / rate:.0%} of the matmul rate")
             for dbg, what in ((1, "no decode"), (2, "no MMA"), (3, "no activation loads"), (4, "no decode, no MMA"),
                               (5, "no scale loads in the loop")):
-                us_d = median_us(lambda: launch(words, scales, x, y, E, N, K, BM=BM, DEBUG=dbg, **v))
+                us_d = eager_seconds([lambda: launch(words, scales, x, y, E, N, K, BM=BM, DEBUG=dbg, **v)], iters=30) * 1e6
                 print(f"    {what}: {us_d:.1f} us")
         except Exception as exc:
             print(f"{v}: failed: {exc!r}"[:600])
