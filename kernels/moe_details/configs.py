@@ -110,7 +110,7 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     (ANY, 256, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True)),
     (ANY, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16)),
     (ANY, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32)),
-    (ANY, 4096, _grouped(128, 64, 128, 8, 4, 64, 128, 4, 3, joint=True, small=32)),
+    (ANY, 4096, _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32)),
     (ANY, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32)),
 )
 
@@ -170,6 +170,13 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _grouped(16, 64, 256, 4, 4, 128, 128, 4, 4, px=True),
     _grouped(16, 64, 256, 4, 4, 128, 64, 4, 4, px=True),
     _grouped(16, 64, 128, 4, 3, 128, 128, 4, 3, px=True),
+    # prefill GEMM1 with 256 weight rows (128 gate + 128 up) x 128 tokens per 8-warp program: each
+    # activation tile read from L2 serves twice the rows of the 128-row tiles (241 registers, 66 KB).
+    # First for gpt-oss-120b at 4096 tokens (2363 us against 2519 for the 128-row tile, round 10);
+    # behind at 8192 and on the DeepSeek-like layer. k128 (s2) and 16-warp variants lost everywhere.
+    _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32),
+    _grouped(128, 128, 64, 8, 4, 256, 64, 8, 4, joint=True, small=32),
+    _grouped(128, 128, 64, 8, 3, 64, 128, 4, 3, joint=True, small=32),
 )
 
 
