@@ -6,14 +6,20 @@
 #   tune    bench plus every --tune candidate, one process per layer (a timeout keeps finished layers)
 #   profile Nsight Compute counters (time, DRAM %, issue %, stall reasons) per kernel, ours and the peer's
 # At most 8 files come back from $OUT: tune leaves tune.log and bench.json/bench.txt per layer.
+# KEEP_SITE=1 reuses the install of an earlier call in the same command (to A/B a variant of a file).
 # `.tk` holds OpenAI's triton_kernels (extracted from the vLLM wheel), `.whl` pluggy and tqdm.
 set -uo pipefail
 R=$(pwd)
 OUT=${OUT:-$R/gpu-out}
-rm -rf /tmp/site  # a warm machine keeps the last call's install, and pip --target does not replace it
-mkdir -p "$OUT" /tmp/site
-python3 -m pip install -q --no-deps --no-build-isolation --no-compile --target /tmp/site "$R" "$R"/.whl/*.whl \
-    >/tmp/install.log 2>&1 || { cat /tmp/install.log; exit 1; }
+mkdir -p "$OUT"
+if [ "${KEEP_SITE:-0}" = 1 ] && [ -d /tmp/site/mxfp4_plugin ]; then
+  echo "gpu_run: KEEP_SITE=1: running the install already in /tmp/site (e.g. a kernel variant copied over it)"
+else
+  rm -rf /tmp/site  # a warm machine keeps the last call's install, and pip --target does not replace it
+  mkdir -p /tmp/site
+  python3 -m pip install -q --no-deps --no-build-isolation --no-compile --target /tmp/site "$R" "$R"/.whl/*.whl \
+      >/tmp/install.log 2>&1 || { cat /tmp/install.log; exit 1; }
+fi
 export PYTHONPATH=/tmp/site:$R/.tk PYTHONUNBUFFERED=1
 cd /tmp  # not the checkout: its source folder would shadow the installed package
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
@@ -38,6 +44,12 @@ case "${1:-bench}" in
       M=$M,smsp__average_warps_issue_stalled_${r}_per_issue_active.ratio
     done
     NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu | head -1)
+    # per-pipe utilisation (ALU, FMA, FP16, LSU, tensor...): names differ between Nsight versions, so
+    # take those this one lists rather than risk an unknown name failing the whole run
+    for p in $("$NCU" --query-metrics 2>/dev/null | grep -oE '^sm__(inst_executed_pipe|pipe)_[a-z0-9_]+' | sort -u \
+               | grep -E '_(alu|fma|fmaheavy|fmalite|fp16|lsu|shared|tensor_op_gmma|uniform)(_cycles_active)?$'); do
+      M=$M,$p.avg.pct_of_peak_sustained_active
+    done
     "$NCU" --profile-from-start off --clock-control none --csv --metrics "$M" \
         python3 "$R/benchmarks/profile_layer.py" ${CASES:-gpt-oss-120b:256 deepseek-like:64 gpt-oss-120b:8192} \
         >"$OUT/ncu.csv" 2>/tmp/ncu.err; echo "ncu: exit $?"; tail -3 /tmp/ncu.err ;;
