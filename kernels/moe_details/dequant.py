@@ -8,7 +8,7 @@ thread holds which element), then the eight values of each word are put in K ord
 
 * NIBBLES: each code to a float16 bit pattern (code 1, 0.5, is a float16 subnormal that the
   conversion to float32 keeps exactly), times 2**14 and the scale in float32.
-* BF16X2: inline PTX per word: 4 shift/mask steps give bf16 pairs short of 2**126, two packed
+* BF16X2: inline PTX per word: shifts and masks give four bf16 pairs short of 2**126, two packed
   multiplies (by 2**126, by the scale ``byte << 7`` in both halves) finish them. Exact: an
   E2M1 value times a power of two has at most two significant bits. ``fma.rn.bf16x2``
   needs sm_80 or newer.
@@ -39,13 +39,13 @@ def _e2m1_to_f32(code):
 
 
 # Bits of E2M1 element pair j of a BF16X2 word, moved into bf16 sign/exponent/mantissa position
-# in `t` (pairs 0..2 by a shift and a mask; pair 3 is spread over the word and gathered).
+# in `t` (pairs 0 and 1 by a shift and a mask; pairs 2 and 3 take their sign bits and their
+# exponent/mantissa bits with two shifts: layout.BF16X2_SLOTS says why).
 _PAIR_BITS = (
     "and.b32 t, $4, 0x81c081c0;",
     "shl.b32 t, $4, 3; and.b32 t, t, 0x81c081c0;",
-    "shl.b32 t, $4, 6; and.b32 t, t, 0x81c081c0;",
-    "shl.b32 t, $4, 1; and.b32 t, t, 0x80008000; shr.b32 u, $4, 3; and.b32 u, u, 0x01800180; or.b32 t, t, u; "
-    "shr.b32 u, $4, 7; and.b32 u, u, 0x00400040; or.b32 t, t, u;",
+    "shl.b32 t, $4, 1; and.b32 t, t, 0x80008000; shr.b32 u, $4, 3; and.b32 u, u, 0x01c001c0; or.b32 t, t, u;",
+    "shl.b32 t, $4, 2; and.b32 t, t, 0x80008000; shl.b32 u, $4, 6; and.b32 u, u, 0x01c001c0; or.b32 t, t, u;",
 )
 
 

@@ -10,8 +10,8 @@ scales ``[E, N, K/32]`` unchanged:
   elements ``2t, 2t+1, 2t+8, 2t+9, 16+2t, 17+2t, 24+2t, 25+2t``: what one thread of an MMA
   fragment holds for two K steps of 16, so the decoded values land in the registers the
   tensor cores read (no shuffle through shared memory). The bits of each word are permuted
-  (``BF16X2_SLOTS``) so that four shift-and-mask steps each yield a pair of bf16 values with
-  an exponent 126 short; packed multiplies by 2**126 and by the block scale finish them.
+  (``BF16X2_SLOTS``) so that shifts and masks (one or two of each per pair) yield four pairs of
+  bf16 values with an exponent 126 short; packed multiplies by 2**126 and by the block scale finish them.
 
 The codes are not padded: K only needs to be a multiple of 32 (the scale block), which every
 MXFP4 tensor is. Scale rows are laid 16 bytes apart (``with_aligned_rows``; 90 -> 96 bytes for
@@ -37,15 +37,22 @@ class ValueLayout(str, enum.Enum):
 #: BF16X2 word layout. In scale block G, element ``32G + 16(r // 2) + 8(r % 2) + 2t + h``
 #: (r = 0..3, h = 0..1, t = 0..3) goes to word ``4G + t``, result register r, half h; its
 #: code's (sign, e1, e0, m) bits sit at these positions of the word (little-endian 32 bits). The kernel computes, with M = 0x81C081C0,
-#:   r0 = w & M, r1 = (w << 3) & M, r2 = (w << 6) & M,
-#:   r3 = ((w << 1) & 0x80008000) | ((w >> 3) & 0x01800180) | ((w >> 7) & 0x00400040),
+#:   r0 = w & M, r1 = (w << 3) & M,
+#:   r2 = ((w << 1) & 0x80008000) | ((w >> 3) & 0x01C001C0),
+#:   r3 = ((w << 2) & 0x80008000) | ((w << 6) & 0x01C001C0),
 #: each a pair (low half: h = 0) of bf16 bit patterns: sign at 15, exponent bits 8..7, mantissa
-#: bit 6, i.e. the E2M1 value times 2**-126.
+#: bit 6, i.e. the E2M1 value times 2**-126. Why these positions: the shifts and masks are integer
+#: work on the ALU pipe (half rate), except left shifts, which the compiler issues as multiplies on
+#: the FMA pipe. Seven ALU operations per word is the least any placement allows: the twelve
+#: low-half exponent/mantissa targets 6..8 cannot all come from bits below them, so one right shift
+#: is needed, and no placement serves three pairs with one shift and mask each and the fourth with
+#: two, so six masks are needed too. (Measured, BENCHMARKS.md round 10: ALU pipe 2-4 points less busy
+#: than with round 9's placement, which needed eight; times within run-to-run noise.)
 BF16X2_SLOTS = {
     (0, 0): (15, 8, 7, 6), (0, 1): (31, 24, 23, 22),
     (1, 0): (12, 5, 4, 3), (1, 1): (28, 21, 20, 19),
-    (2, 0): (9, 2, 1, 0), (2, 1): (25, 18, 17, 16),
-    (3, 0): (14, 11, 10, 13), (3, 1): (30, 27, 26, 29),
+    (2, 0): (14, 11, 10, 9), (2, 1): (30, 27, 26, 25),
+    (3, 0): (13, 2, 1, 0), (3, 1): (29, 18, 17, 16),
 }
 BF16X2_MASK = 0x81C081C0
 
@@ -105,8 +112,8 @@ def bf16x2_decode_reference(packed: torch.Tensor) -> torch.Tensor:
     w = packed.unflatten(-1, (-1, 4)).to(torch.int64)
     word = w[..., 0] | (w[..., 1] << 8) | (w[..., 2] << 16) | (w[..., 3] << 24)
     m = BF16X2_MASK
-    regs = [word & m, (word << 3) & m, (word << 6) & m,
-            ((word << 1) & 0x80008000) | ((word >> 3) & 0x01800180) | ((word >> 7) & 0x00400040)]
+    regs = [word & m, (word << 3) & m, ((word << 1) & 0x80008000) | ((word >> 3) & 0x01C001C0),
+            ((word << 2) & 0x80008000) | ((word << 6) & 0x01C001C0)]
     halves = [torch.stack(((r & 0xFFFF), (r >> 16) & 0xFFFF), dim=-1) for r in regs]  # [..., word, h]
     bits = (torch.stack(halves, dim=-2) << 16).to(torch.int32)  # [..., word, r, h]; bf16 bits as float32
     values = (bits.view(torch.float32) * 2.0**126).unflatten(-3, (-1, 4)).unflatten(-2, (2, 2))
