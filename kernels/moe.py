@@ -10,7 +10,9 @@
 * ``fused_moe``: ``x [M, H]`` (bf16 or fp16), ``topk_weights [M, k]``, ``topk_ids [M, k]``
   (local expert ids; -1 = on another rank, contributes nothing) -> ``[M, H]`` in x's dtype.
   Decode sizes take three launches (GEMM1 with bias and the gated activation, GEMM2 with bias
-  and router weight, the top-k sum); larger ones group pairs by expert first (``configs.py``).
+  and router weight, the top-k sum), a fourth when GEMM1 is split over K (the splits' sum, bias
+  and gating: more programs for a handful of pairs); larger ones group pairs by expert first
+  (``configs.py``).
   No host synchronisation and no data-dependent sizes: safe to capture in a CUDA graph.
 
 Under the Triton interpreter (``TRITON_INTERPRET=1``, CPU tensors) the same kernels run with
@@ -36,6 +38,7 @@ from .moe_details.layout import ValueLayout, concatenate_gate_up, to_kernel_layo
 
 ACT_DTYPES = (torch.bfloat16, torch.float16)
 REDUCE_BLOCK = 1024
+GATE_BLOCK = 1024
 
 
 def interpreting() -> bool:
@@ -173,14 +176,26 @@ def _launch_options(c: GemmConfig, common: dict, fold: bool) -> dict:
 
 
 def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, common):
-    grid = (blocks * triton.cdiv(experts.intermediate, config.gemm1.block_n),)
+    """GEMM1 into ``act``; split over K, into float32 partial sums first, then ``gate_kernel``."""
+    split_k = config.gemm1.split_k
+    has_bias = int(experts.w13_bias is not None)
+    gating = (1 if activation.kind is Activation.SWIGLU_OAI else 0, float(activation.alpha or 0.0),
+              float(activation.limit or 0.0))
+    out = act
+    if split_k > 1:
+        out = torch.empty((split_k, act.shape[0], 2 * experts.intermediate), dtype=torch.float32, device=x.device)
+    grid = (blocks * triton.cdiv(experts.intermediate, config.gemm1.block_n), split_k)
     gemm.gemm1_kernel[grid](
         x, x.stride(0), *_weight_args(experts.w13, experts.w13_scale, experts.w13_bias),
-        act, act.stride(0), ids, *bookkeeping,
-        k, experts.intermediate, experts.hidden, int(experts.w13_bias is not None),
-        1 if activation.kind is Activation.SWIGLU_OAI else 0,
-        float(activation.alpha or 0.0), float(activation.limit or 0.0), JOINT=config.gemm1.joint,
+        out, out.stride(0) if split_k > 1 else 0, out.stride(-2), ids, *bookkeeping,
+        k, experts.intermediate, experts.hidden, has_bias, *gating, JOINT=config.gemm1.joint, SPLIT_K=split_k,
         **_launch_options(config.gemm1, common, experts.fold13))
+    if split_k > 1:
+        b = experts.w13_bias if experts.w13_bias is not None else out
+        grid = (act.shape[0], triton.cdiv(experts.intermediate, GATE_BLOCK))
+        gemm.gate_kernel[grid](out, out.stride(0), out.stride(1), b, b.stride(0), ids, act, act.stride(0),
+                               experts.intermediate, has_bias, *gating, SPLIT_K=split_k, BLOCK=GATE_BLOCK,
+                               num_warps=4)
 
 
 def _gemm2(act, experts, y, ids, gammas, bookkeeping, blocks, config, common):

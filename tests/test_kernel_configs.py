@@ -46,10 +46,11 @@ def test_bad_layer_config_names_the_gemm():
     g = GemmConfig(64, 128, 4, 3)
     with pytest.raises(ValueError, match="gemm2.joint: only GEMM1"):
         MoEConfig(True, 16, g, GemmConfig(64, 128, 4, 3, joint=True))
-    with pytest.raises(ValueError, match="gemm1.split_k"):
-        MoEConfig(False, 16, GemmConfig(64, 128, 4, 3, split_k=2), g)
-    with pytest.raises(ValueError, match="gemm2.split_k: split-K serves the decode path only"):
+    with pytest.raises(ValueError, match="gemm1.split_k: split-K serves the decode path only, got 2"):
+        MoEConfig(True, 16, GemmConfig(64, 128, 4, 3, split_k=2), g)
+    with pytest.raises(ValueError, match="gemm2.split_k: split-K serves the decode path only, got 2"):
         MoEConfig(True, 16, g, GemmConfig(64, 128, 4, 3, split_k=2))
+    MoEConfig(False, 16, GemmConfig(64, 128, 4, 3, split_k=2), GemmConfig(64, 128, 4, 3, split_k=2))  # decode: both
 
 
 @pytest.mark.parametrize("grouped, block_m, small_m", [(True, 64, 64), (True, 64, 8), (True, 64, 24), (False, 16, 16)])

@@ -32,6 +32,12 @@ CASES = {
     # GEMM2 split over K in 4 (96 = 3 steps of 32: one split is empty); bias added once
     "bf16_decode_split_k_ragged_bias_h192_i96": (3, 2, 192, 96, 2, "bfloat16", "swiglu_oai", "interleaved", True,
                                                  "decode_split", 0),
+    # GEMM1 split over K in 4 too (192 = 3 steps of 64: one split empty), its bias and gating after the sum;
+    # EP: remote pairs skipped by the gating pass as by the GEMMs
+    "bf16_decode_split_gemm1_ragged_bias_ep_h192_i96": (3, 2, 192, 96, 3, "bfloat16", "swiglu_oai", "interleaved",
+                                                        True, "decode_split_both", 2),
+    "fp16_decode_split_gemm1_silu_nobias_h192_i96": (3, 2, 192, 96, 2, "float16", "silu", "concatenated", False,
+                                                     "decode_split_both", 0),
     # tokens as the MMA's A operand, decoded weights as B (the large-token-tile orientation)
     "bf16_grouped_tokens_as_a_ragged_h192_i96": (3, 2, 192, 96, 5, "bfloat16", "swiglu_oai", "interleaved", True,
                                                  "grouped_tokens_as_a", 0),
@@ -72,6 +78,8 @@ def run_case(name: str) -> dict:
               "grouped_tokens_as_a": MoEConfig(True, 16, GemmConfig(16, 128, 4, 1, weights_as_a=False),
                                                GemmConfig(32, 64, 4, 1, weights_as_a=False)),
               "decode_split": MoEConfig(False, 16, GemmConfig(32, 64, 4, 1), GemmConfig(16, 32, 4, 1, split_k=4)),
+              "decode_split_both": MoEConfig(False, 16, GemmConfig(32, 64, 4, 1, split_k=4, prefetch_x=True),
+                                             GemmConfig(16, 32, 4, 1, split_k=2)),
               "grouped_joint": MoEConfig(True, 16, GemmConfig(64, 64, 4, 1, joint=True), GemmConfig(32, 64, 4, 1)),
               "grouped_joint_tokens_as_a": MoEConfig(True, 16, GemmConfig(64, 64, 4, 1, False, joint=True),
                                                      GemmConfig(32, 64, 4, 1, False)),

@@ -22,7 +22,8 @@ class GemmConfig:
     num_warps: int
     num_stages: int
     weights_as_a: bool = True  # decoded weights as the MMA's A operand (else B, tokens as A)
-    split_k: int = 1  # GEMM2 only: K split over this many programs, summed by the top-k reduction
+    split_k: int = 1  # decode path: K split over this many programs (GEMM1: partial sums added and gated by
+    #                   gate_kernel; GEMM2: summed by the top-k reduction)
     joint: bool = False  # GEMM1 only: gate and up rows in one MMA operand of 2 * block_n rows
     prefetch_x: bool = False  # weights as A only: activations a K step ahead in registers (else staged in
     #                           shared memory by the pipeliner, which lets the MMA run asynchronously)
@@ -55,10 +56,9 @@ class MoEConfig:
                              f"grouped path, got {self.small_m} (grouped={self.grouped})")
         if self.gemm2.joint:
             raise ValueError("gemm2.joint: only GEMM1 has gate and up rows to join")
-        if self.gemm1.split_k != 1:
-            raise ValueError(f"gemm1.split_k: GEMM1's gated activation needs whole sums, got {self.gemm1.split_k}")
-        if self.grouped and self.gemm2.split_k != 1:
-            raise ValueError(f"gemm2.split_k: split-K serves the decode path only, got {self.gemm2.split_k}")
+        for name, gemm in (("gemm1", self.gemm1), ("gemm2", self.gemm2)):
+            if self.grouped and gemm.split_k != 1:
+                raise ValueError(f"{name}.split_k: split-K serves the decode path only, got {gemm.split_k}")
 
     def describe(self) -> str:
         g1, g2 = self.gemm1, self.gemm2
@@ -75,8 +75,8 @@ ANY = None
 ShapeKey = tuple[int, int, int, int]
 
 
-def _decode(n1, k1, w1, s1, n2, k2, w2, s2, split_k=1, px=False) -> MoEConfig:
-    return MoEConfig(False, 16, GemmConfig(n1, k1, w1, s1, prefetch_x=px),
+def _decode(n1, k1, w1, s1, n2, k2, w2, s2, split_k=1, px=False, split_k1=1) -> MoEConfig:
+    return MoEConfig(False, 16, GemmConfig(n1, k1, w1, s1, split_k=split_k1, prefetch_x=px),
                      GemmConfig(n2, k2, w2, s2, split_k=split_k, prefetch_x=px))
 
 
@@ -93,7 +93,7 @@ DEEPSEEK_LIKE: ShapeKey = (256, 8, 4096, 2048)
 #: the fastest candidates of ``mxfp4-plugin bench --tune`` on H200 (BENCHMARKS.md); ANY follows
 #: gpt-oss-120b's, the most common layer here.
 TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
-    (GPT_OSS_20B, 1, _decode(64, 256, 4, 3, 64, 128, 4, 3, split_k=2, px=True)),
+    (GPT_OSS_20B, 1, _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=2)),
     (GPT_OSS_20B, 4, _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True)),
     (GPT_OSS_20B, 64, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True)),
     (GPT_OSS_20B, 256, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32)),
@@ -105,7 +105,7 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     (DEEPSEEK_LIKE, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32)),
     (DEEPSEEK_LIKE, 4096, _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32)),
     (DEEPSEEK_LIKE, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32)),
-    (ANY, 1, _decode(64, 256, 4, 3, 64, 128, 4, 3, split_k=2, px=True)),
+    (ANY, 1, _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=2)),
     (ANY, 4, _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True)),
     (ANY, 256, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True)),
     (ANY, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16)),
@@ -125,6 +125,13 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _decode(64, 128, 4, 3, 64, 128, 4, 3, px=True),
     _decode(64, 128, 4, 3, 64, 128, 4, 3),
     _decode(64, 256, 4, 3, 64, 256, 4, 3),
+    # GEMM1 split over K too (partial sums, then gate_kernel): at 1 token gpt-oss-120b's GEMM1 has only
+    # 180 programs of 64 rows (8.7% of the SMs' warp slots busy, 31% of DRAM bandwidth in Nsight).
+    # First at 1 token on both gpt-oss layers (38.8 / 38.2 us against 40.8 / 40.4 for the unsplit row,
+    # round 10); behind from 4 tokens and on the DeepSeek-like layer (K = 4096 already gives 16 steps).
+    _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=2),
+    _decode(64, 256, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=2),
+    _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=4),
     # grouped, a few pairs per expert
     _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True),
     _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3),

@@ -171,6 +171,15 @@ def _activation_pointers(base_ptr, rows, stride, BLOCK_K: tl.constexpr):
 
 
 @triton.jit
+def _split_range(k_true, SPLIT_K: tl.constexpr, BLOCK_K: tl.constexpr):
+    """This program's share ``[k_lo, k_hi)`` of K: split ``program_id(1)`` of ``SPLIT_K``, in whole
+    ``BLOCK_K`` steps (a split past the end gets an empty range)."""
+    chunk = tl.cdiv(tl.cdiv(k_true, SPLIT_K), BLOCK_K) * BLOCK_K
+    k_lo = tl.program_id(1) * chunk
+    return k_lo, tl.minimum(k_lo + chunk, k_true)
+
+
+@triton.jit
 def _gated(gate, up, activation, alpha, limit):
     if activation == SWIGLU_OAI:
         gate = tl.minimum(gate, limit)
@@ -183,15 +192,18 @@ def _gated(gate, up, activation, alpha, limit):
 
 @triton.jit(do_not_specialize=["has_bias", "activation"])
 def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn, stride_be,
-                 act_ptr, stride_am, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
+                 act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
                  top_k, n_half, k_true, has_bias, activation, alpha, limit,
                  GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
                  DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
                  BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
-                 PREFETCH_X: tl.constexpr, JOINT: tl.constexpr, SMALL_M: tl.constexpr):
+                 PREFETCH_X: tl.constexpr, JOINT: tl.constexpr, SMALL_M: tl.constexpr, SPLIT_K: tl.constexpr):
     """x [M, H] -> act [M*top_k, I]: gate rows ``n`` and up rows ``I + n`` of w13, bias, gating.
     ``has_bias`` (0/1) and ``activation`` (SILU/SWIGLU_OAI) are plain arguments, not
-    specialised: one compiled kernel serves every layer; the branch costs nothing measurable."""
+    specialised: one compiled kernel serves every layer; the branch costs nothing measurable.
+    Split-K (decode path, grid axis 1): split ``s`` writes the float32 partial sums of its share of K
+    (whole ``BLOCK_K`` steps), gate rows then up rows, to ``act[s, pair, :2I]``; ``gate_kernel``
+    adds the splits and the bias and applies the gating."""
     # A block of at most SMALL_M pairs (an expert's last) runs an MMA of SMALL_M token columns; without
     # SMALL_M, `wide` stays the constant True and only the full-width program is compiled.
     wide = True
@@ -199,26 +211,26 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
         wide = tl.load(block_rows_ptr + _block_of_pairs(n_half, BLOCK_N)) > SMALL_M
         if not wide:
             _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
-                           stride_sn, stride_be, act_ptr, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
+                           stride_sn, stride_be, act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
                            block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit, GROUPED,
                            WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, SMALL_M, BLOCK_K, FOLD,
-                           PREFETCH_X, JOINT)
+                           PREFETCH_X, JOINT, SPLIT_K)
     if wide:
         _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
-                       stride_sn, stride_be, act_ptr, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
+                       stride_sn, stride_be, act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
                        block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit, GROUPED,
                        WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_M, BLOCK_K, FOLD,
-                       PREFETCH_X, JOINT)
+                       PREFETCH_X, JOINT, SPLIT_K)
 
 
 @triton.jit
 def _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
-                   stride_be, act_ptr, stride_am, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
+                   stride_be, act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
                    top_k, n_half, k_true, has_bias, activation, alpha, limit,
                    GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
                    DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr,
                    TILE_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr, PREFETCH_X: tl.constexpr,
-                   JOINT: tl.constexpr):
+                   JOINT: tl.constexpr, SPLIT_K: tl.constexpr):
     """GEMM1 for this program's block of pairs (its first ``TILE_M`` places) and block of gate/up rows.
     ``JOINT``: both row sets in one MMA operand (else two MMAs sharing the activations)."""
     expert, pair, valid_m, offs_n = _program_tile(n_half, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
@@ -234,25 +246,37 @@ def _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
     if expert >= 0:
         x_ptrs = _activation_pointers(x_ptr, pair // top_k, stride_xm, BLOCK_K)
         b_row = b_ptr + expert.to(tl.int64) * stride_be
+        k_lo = 0
+        k_hi = k_true
+        if SPLIT_K > 1:  # (only then: a K range from a call is no longer a constant, which costs registers)
+            k_lo, k_hi = _split_range(k_true, SPLIT_K, BLOCK_K)
         if JOINT:
             mask_rows = tl.reshape(tl.broadcast_to(mask_n[None, :], (2, BLOCK_N)), (2 * BLOCK_N,))
-            acc, _ = _mma_loop(x_ptrs, valid_m, 0, k_true, w_ptrs, s_ptrs, w_ptrs, s_ptrs, mask_rows, False,
+            acc, _ = _mma_loop(x_ptrs, valid_m, k_lo, k_hi, w_ptrs, s_ptrs, w_ptrs, s_ptrs, mask_rows, False,
                                WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, 2 * BLOCK_N, TILE_M, BLOCK_K, FOLD,
                                PREFETCH_X)
-            if has_bias != 0:
-                acc += tl.load(b_row + rows, mask=mask_rows, other=0.0)[:, None]
+            if SPLIT_K == 1:  # split: gate_kernel adds the bias once
+                if has_bias != 0:
+                    acc += tl.load(b_row + rows, mask=mask_rows, other=0.0)[:, None]
             acc_g, acc_u = tl.split(tl.permute(tl.reshape(acc, (2, BLOCK_N, TILE_M)), (1, 2, 0)))
         else:
-            acc_g, acc_u = _mma_loop(x_ptrs, valid_m, 0, k_true, w_ptrs, s_ptrs,
+            acc_g, acc_u = _mma_loop(x_ptrs, valid_m, k_lo, k_hi, w_ptrs, s_ptrs,
                                      w_ptrs + n_half * (stride_wq * 4), s_ptrs + n_half * stride_sn, mask_n,
                                      True, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, TILE_M, BLOCK_K, FOLD,
                                      PREFETCH_X)
-            if has_bias != 0:
-                acc_g += tl.load(b_row + offs_n, mask=mask_n, other=0.0)[:, None]
-                acc_u += tl.load(b_row + offs_n + n_half, mask=mask_n, other=0.0)[:, None]
-        out = _gated(acc_g, acc_u, activation, alpha, limit)
-        out_ptrs = act_ptr + pair[None, :].to(tl.int64) * stride_am + offs_n[:, None]
-        tl.store(out_ptrs, out.to(act_ptr.dtype.element_ty), mask=mask_n[:, None] & valid_m[None, :])
+            if SPLIT_K == 1:
+                if has_bias != 0:
+                    acc_g += tl.load(b_row + offs_n, mask=mask_n, other=0.0)[:, None]
+                    acc_u += tl.load(b_row + offs_n + n_half, mask=mask_n, other=0.0)[:, None]
+        if SPLIT_K > 1:
+            out_ptrs = (act_ptr + tl.program_id(1).to(tl.int64) * stride_as + pair[None, :].to(tl.int64) * stride_am
+                        + offs_n[:, None])
+            tl.store(out_ptrs, acc_g, mask=mask_n[:, None] & valid_m[None, :])
+            tl.store(out_ptrs + n_half, acc_u, mask=mask_n[:, None] & valid_m[None, :])
+        else:
+            out = _gated(acc_g, acc_u, activation, alpha, limit)
+            out_ptrs = act_ptr + pair[None, :].to(tl.int64) * stride_am + offs_n[:, None]
+            tl.store(out_ptrs, out.to(act_ptr.dtype.element_ty), mask=mask_n[:, None] & valid_m[None, :])
 
 
 @triton.jit(do_not_specialize=["has_bias"])
@@ -302,9 +326,7 @@ def _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
         k_lo = 0
         k_hi = k_true
         if SPLIT_K > 1:
-            chunk = tl.cdiv(tl.cdiv(k_true, SPLIT_K), BLOCK_K) * BLOCK_K
-            k_lo = split * chunk
-            k_hi = tl.minimum(k_lo + chunk, k_true)
+            k_lo, k_hi = _split_range(k_true, SPLIT_K, BLOCK_K)
             y_ptr += split.to(tl.int64) * stride_ys
         acc, _ = _mma_loop(a_ptrs, valid_m, k_lo, k_hi, w_ptrs, s_ptrs, w_ptrs, s_ptrs, mask_n,
                            False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, TILE_M, BLOCK_K, FOLD,
@@ -332,3 +354,28 @@ def reduce_topk_kernel(y_ptr, stride_ys, stride_ym, ids_ptr, out_ptr, stride_om,
             acc += tl.load(y_ptr + split * stride_ys + pair.to(tl.int64) * stride_ym + offs, mask=mask & local,
                            other=0.0)
     tl.store(out_ptr + m.to(tl.int64) * stride_om + offs, acc.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit(do_not_specialize=["has_bias", "activation"])
+def gate_kernel(h_ptr, stride_hs, stride_hm, b_ptr, stride_be, ids_ptr, act_ptr, stride_am, n_half, has_bias,
+                activation, alpha, limit, SPLIT_K: tl.constexpr, BLOCK: tl.constexpr):
+    """After a split-K GEMM1: ``act[p, n] = gated(sum_s h[s, p, n] + b_gate, sum_s h[s, p, I + n] + b_up)``
+    for pair ``p`` (grid axis 0) and a block of ``n``; pairs with local expert -1 are left alone
+    (GEMM2 skips them)."""
+    p = tl.program_id(0)
+    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n_half
+    expert = tl.load(ids_ptr + p).to(tl.int32)
+    if expert >= 0:
+        row = h_ptr + p.to(tl.int64) * stride_hm + offs
+        gate = tl.zeros((BLOCK,), tl.float32)
+        up = tl.zeros((BLOCK,), tl.float32)
+        for split in tl.static_range(SPLIT_K):
+            gate += tl.load(row + split * stride_hs, mask=mask, other=0.0)
+            up += tl.load(row + split * stride_hs + n_half, mask=mask, other=0.0)
+        if has_bias != 0:
+            b_row = b_ptr + expert.to(tl.int64) * stride_be + offs
+            gate += tl.load(b_row, mask=mask, other=0.0)
+            up += tl.load(b_row + n_half, mask=mask, other=0.0)
+        out = _gated(gate, up, activation, alpha, limit)
+        tl.store(act_ptr + p.to(tl.int64) * stride_am + offs, out.to(act_ptr.dtype.element_ty), mask=mask)
