@@ -13,7 +13,7 @@ whose four results are consecutive K pairs); two MMA warpgroups run wgmma on bot
 
 DEBUG switches (timing only) cut one part at a time: 1 no decode (constant tile), 2 no MMA, 3 no activation
 loads, 4 neither decode nor MMA, 5 no scale loads in the loop. Findings (H200, BENCHMARKS.md round 9): BN=128, BK=128 is exact (3e-7)
-but runs at 32% of the matmul rate, and 1730 us of its 2230 remain with neither decode nor MMA: the
+but runs at 31% of the matmul rate, and 1743 us of its 2251 remain with neither decode nor MMA: the
 loop's handshakes, not the decode or the tensor cores, bound it. BN=256, BK=64 gives a relative error
 of 0.15 (a layout bug, not found yet).
 """
@@ -215,12 +215,7 @@ if __name__ == "__main__" and sys.argv[1:2] == ["compile"]:
 def consecutive_pair_words(codes):
     """Codes [R, K] (0..15) -> int32 words [R, K/8]: element 8q + 2r + h of word q at the bit positions
     BF16X2_SLOTS[(r, h)], so the decode's four results are the pairs (0,1), (2,3), (4,5), (6,7) in K order."""
-    c = codes.to(torch.int64).unflatten(-1, (-1, 4, 2))  # [R, q, r, h]
-    word = torch.zeros(c.shape[:-2], dtype=torch.int64, device=codes.device)
-    for (r, h), positions in layout.BF16X2_SLOTS.items():
-        for bit, pos in zip((3, 2, 1, 0), positions):
-            word |= ((c[..., r, h] >> bit) & 1) << pos
-    return (word - ((word >> 31) << 32)).to(torch.int32)
+    return layout.bf16x2_slot_words(codes.unflatten(-1, (-1, 4, 2)))  # [R, q, r, h]
 
 
 def main():

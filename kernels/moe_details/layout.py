@@ -95,14 +95,21 @@ def _bf16x2_words(codes: torch.Tensor) -> torch.Tensor:
     """Codes ``[..., K]`` -> bytes ``[..., K/2]`` in the BF16X2 word order and bit order."""
     c = codes.unflatten(-1, (-1, 2, 2, 4, 2))  # [..., G, r // 2, r % 2, t, h]
     c = c.permute(*range(c.dim() - 5), -5, -2, -4, -3, -1).flatten(-3, -2).flatten(-4, -3)  # [..., word, r, h]
-    c = c.to(torch.int32)
-    word = torch.zeros(c.shape[:-2], dtype=torch.int32, device=codes.device)  # bit 31 is a sign: fine
+    word = bf16x2_slot_words(c)
+    out = torch.stack([(word >> (8 * b)) & 0xFF for b in range(4)], dim=-1)
+    return out.flatten(-2).to(torch.uint8)
+
+
+def bf16x2_slot_words(codes: torch.Tensor) -> torch.Tensor:
+    """Codes ``[..., word, r, h]`` (0..15; r = result register 0..3, h = half) -> int32 words with
+    each code's bits at ``BF16X2_SLOTS[(r, h)]`` (bit 31 lands in the sign bit)."""
+    c = codes.to(torch.int32)
+    word = torch.zeros(c.shape[:-2], dtype=torch.int32, device=codes.device)
     for (r, h), positions in BF16X2_SLOTS.items():
         code = c[..., r, h]
         for bit, pos in zip((3, 2, 1, 0), positions):  # sign, e1, e0, m
             word |= ((code >> bit) & 1) << pos
-    out = torch.stack([(word >> (8 * b)) & 0xFF for b in range(4)], dim=-1)
-    return out.flatten(-2).to(torch.uint8)
+    return word
 
 
 def bf16x2_decode_reference(packed: torch.Tensor) -> torch.Tensor:
