@@ -132,7 +132,7 @@ def fused_moe(x: torch.Tensor, topk_weights: torch.Tensor, topk_ids: torch.Tenso
     out = torch.empty((m, experts.hidden), dtype=x.dtype, device=x.device)
     common = _common_constexprs(x.dtype, experts, config)
     if config.grouped:
-        groups = routing.group_by_expert(ids, experts.num_experts, config.block_m)
+        groups = routing.group_by_expert(ids, experts.num_experts, config.block_m, config.tail_m)
         blocks, bookkeeping = groups.max_blocks, (groups.sorted_pairs, groups.block_expert, groups.block_rows)
     else:
         blocks, bookkeeping = num_pairs, (ids, ids, ids)  # unused when not grouped
@@ -156,7 +156,8 @@ def _common_constexprs(act_dtype: torch.dtype, experts: ExpertWeights, config: M
         dot_dtype, precision = act_dtype, "tf32"  # precision applies to float32 operands only
     return {"LAYOUT": 1 if experts.layout is ValueLayout.BF16X2 else 0,
             "DOT_DTYPE": _tl_dtype(dot_dtype), "PRECISION": precision,
-            "GROUPED": config.grouped, "BLOCK_M": config.block_m, "SMALL_M": config.small_m}
+            "GROUPED": config.grouped, "BLOCK_M": config.block_m, "SMALL_M": config.small_m,
+            "TAIL_M": config.tail_m}
 
 
 def _weight_args(blocks: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None) -> tuple:

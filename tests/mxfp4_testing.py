@@ -51,9 +51,13 @@ def random_layer(num_experts: int, hidden: int, intermediate: int, *, bias: bool
     return t
 
 
-def random_routing(tokens: int, num_experts: int, top_k: int, *, generator: torch.Generator):
-    """Distinct experts per token and softmax-normalised weights, as a router gives."""
+def random_routing(tokens: int, num_experts: int, top_k: int, *, generator: torch.Generator,
+                   expert_bias: list[float] | None = None):
+    """Distinct experts per token and softmax-normalised weights, as a router gives.
+    ``expert_bias``: added to each expert's logits (a skewed router: hot and cold experts)."""
     logits = torch.randn(tokens, num_experts, generator=generator)
+    if expert_bias is not None:
+        logits += torch.tensor(expert_bias)
     weights, ids = torch.topk(logits, top_k, dim=-1)
     return torch.softmax(weights, dim=-1), ids.to(torch.int32)
 

@@ -61,9 +61,19 @@ def test_bad_small_m_is_refused(grouped, block_m, small_m):
         MoEConfig(grouped, block_m, g, g, small_m)
 
 
-def test_small_m_shows_in_the_description():
+@pytest.mark.parametrize("grouped, block_m, tail_m", [(True, 64, 128), (True, 64, 8), (True, 64, 48), (False, 16, 16)])
+def test_bad_tail_m_is_refused(grouped, block_m, tail_m):
+    g = GemmConfig(64, 128, 4, 3)
+    with pytest.raises(ValueError, match=f"tail_m: expected 0 or a power of two >= 16 up to block_m \\({block_m}\\)"
+                                         f" on the grouped path, got {tail_m}"):
+        MoEConfig(grouped, block_m, g, g, tail_m=tail_m)
+
+
+def test_small_m_and_tail_m_show_in_the_description():
     g = GemmConfig(64, 128, 4, 3)
     assert MoEConfig(True, 64, g, g, 32).describe().startswith("grouped m64/32 g1(")
+    assert MoEConfig(True, 64, g, g, 32, 16).describe().startswith("grouped m64/32+16 g1(")
+    assert MoEConfig(True, 64, g, g, tail_m=64).describe().startswith("grouped m64+64 g1(")
 
 
 def test_tuning_tries_decode_only_where_it_can_win():

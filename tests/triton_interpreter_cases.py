@@ -54,8 +54,18 @@ CASES = {
                                              "grouped_small_m", 0),
     "fp16_grouped_small_m_joint_tokens_as_a_h192_i96": (3, 2, 192, 96, 48, "float16", "silu", "concatenated", False,
                                                         "grouped_small_m_joint_tokens_as_a", 0),
+    # an expert's last block takes up to 16 pairs past the block's 16 (a second MMA on the same decoded
+    # weights); with blocks of 32, those of at most 16 pairs on the narrow MMA too; every width must run
+    "bf16_grouped_tail_ragged_h192_i96": (3, 2, 192, 96, 24, "bfloat16", "swiglu_oai", "interleaved", True,
+                                          "grouped_tail", 0),
+    "fp16_grouped_small_m_tail_joint_px_h192_i96": (5, 2, 192, 96, 70, "float16", "silu", "concatenated", False,
+                                                    "grouped_small_m_tail_joint_px", 0),
+    "bf16_grouped_tail_tokens_as_a_ep_h192_i96": (3, 2, 192, 96, 30, "bfloat16", "swiglu_oai", "interleaved", True,
+                                                  "grouped_tail_tokens_as_a", 9),
     "bf16_backend_default_config_m4": (4, 2, 128, 64, 4, "bfloat16", "swiglu_oai", "interleaved", True, None, 0),
 }
+#: router logit offsets per expert for cases that need hot and cold experts (blocks of every width)
+SKEW = {"fp16_grouped_small_m_tail_joint_px_h192_i96": [1.0, 0.0, 0.0, 0.0, -1.5]}
 ROUTING_CASE = "routing_groups_every_local_pair_once"
 
 
@@ -88,11 +98,17 @@ def run_case(name: str) -> dict:
               "grouped_small_m": MoEConfig(True, 32, GemmConfig(16, 128, 4, 1), GemmConfig(32, 64, 4, 1), small_m=16),
               "grouped_small_m_joint_tokens_as_a": MoEConfig(True, 32, GemmConfig(64, 64, 4, 1, False, joint=True),
                                                              GemmConfig(32, 64, 4, 1, False), small_m=16),
+              "grouped_tail": MoEConfig(True, 16, GemmConfig(16, 128, 4, 1), GemmConfig(32, 64, 4, 1), tail_m=16),
+              "grouped_small_m_tail_joint_px": MoEConfig(True, 32, GemmConfig(32, 64, 4, 1, joint=True, prefetch_x=True),
+                                                         GemmConfig(32, 64, 4, 1, prefetch_x=True), small_m=16,
+                                                         tail_m=16),
+              "grouped_tail_tokens_as_a": MoEConfig(True, 16, GemmConfig(16, 128, 4, 1, weights_as_a=False),
+                                                    GemmConfig(32, 64, 4, 1, weights_as_a=False), tail_m=16),
               None: None}[config_name]
     gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))
     tensors = random_layer(e, h, i, bias=bias, act_dtype=dtype, generator=gen)
     x = torch.randn(m, h, generator=gen).to(dtype)
-    weights, ids = random_routing(m, e, k, generator=gen)
+    weights, ids = random_routing(m, e, k, generator=gen, expert_bias=SKEW.get(name))
     if remote:
         flat = ids.view(-1)
         flat[torch.randperm(flat.numel(), generator=gen)[:remote]] = -1
@@ -115,36 +131,58 @@ def run_case(name: str) -> dict:
               "shape_ok": tuple(out.shape) == (m, h) and out.dtype == dtype, "finite": bool(torch.isfinite(out).all())}
     if remote:
         result["all_remote_row_zero"] = bool((out[0] == 0).all())
-    if config is not None and config.small_m:  # both MMA widths must have run
-        counts = torch.bincount(ids[ids >= 0], minlength=e)
-        last = counts % config.block_m
-        result["narrow_and_wide_blocks"] = bool(((last > 0) & (last <= config.small_m)).any()) and bool(
-            ((counts >= config.block_m) | (last > config.small_m)).any())
+    if config is not None and (config.small_m or config.tail_m):  # every program the config has must have run
+        wanted = {name for name, used in (("wide", True), ("narrow", config.small_m), ("tail", config.tail_m)) if used}
+        result["block_widths_run"] = sorted(_block_widths(ids, e, config))
+        result["every_block_width_ran"] = set(result["block_widths_run"]) == wanted
     return result
 
 
+def _block_widths(ids, num_experts: int, config) -> set[str]:
+    """Which of the grouped GEMMs' programs the routing of ``ids`` runs (gemm.py's dispatch)."""
+    from mxfp4_plugin.kernels.moe_details import routing
+
+    groups = routing.group_by_expert(ids.reshape(-1), num_experts, config.block_m, config.tail_m)
+    rows = groups.block_rows[groups.block_expert >= 0]
+    ran = {"narrow": (rows <= config.small_m).any(), "tail": (rows > config.block_m).any(),
+           "wide": ((rows > config.small_m) & (rows <= config.block_m)).any()}
+    return {name for name, any_block in ran.items() if bool(any_block)}
+
+
 def run_routing_case() -> dict:
-    """Every local pair placed exactly once, in a block of its own expert, and no other."""
+    """Every local pair placed exactly once, in a block of its own expert, and no other; each
+    expert's blocks full but its last, which holds the rest (with ``tail_m``, up to ``tail_m``
+    past ``block_m``) in as few blocks as that allows."""
     import torch
 
     from mxfp4_plugin.kernels.moe_details import routing
 
     gen = torch.Generator().manual_seed(7)
-    e, block_m = 5, 4
-    ids = torch.randint(-1, e, (23,), generator=gen, dtype=torch.int32)
+    e = 5
+    ids = torch.randint(-1, e, (41,), generator=gen, dtype=torch.int32)
     ids[3] = -1
-    groups = routing.group_by_expert(ids, e, block_m)
-    seen = []
-    for b in range(groups.max_blocks):
-        expert, rows = int(groups.block_expert[b]), int(groups.block_rows[b])
-        if expert < 0:
-            assert rows == 0, f"unused block {b} has {rows} rows"
-            continue
-        pairs = groups.sorted_pairs[b * block_m: b * block_m + rows].tolist()
-        assert all(int(ids[p]) == expert for p in pairs), f"block {b} of expert {expert} holds {pairs}"
-        seen += pairs
-    expected = sorted(p for p in range(ids.numel()) if ids[p] >= 0)
-    assert sorted(seen) == expected, f"placed {sorted(seen)}, expected {expected}"
+    ids[20:29] = 2  # expert 2: blocks with a tail
+    counts = torch.bincount(ids[ids >= 0], minlength=e).tolist()
+    for block_m, tail_m in ((4, 0), (4, 4), (2, 8)):
+        groups = routing.group_by_expert(ids, e, block_m, tail_m)
+        places = block_m + tail_m
+        seen, blocks = [], {}
+        for b in range(groups.max_blocks):
+            expert, rows = int(groups.block_expert[b]), int(groups.block_rows[b])
+            if expert < 0:
+                assert rows == 0, f"unused block {b} has {rows} rows"
+                continue
+            blocks.setdefault(expert, []).append(rows)
+            pairs = groups.sorted_pairs[b * places: b * places + rows].tolist()
+            assert all(int(ids[p]) == expert for p in pairs), f"block {b} of expert {expert} holds {pairs}"
+            seen += pairs
+        expected = sorted(p for p in range(ids.numel()) if ids[p] >= 0)
+        assert sorted(seen) == expected, f"placed {sorted(seen)}, expected {expected} (block_m {block_m})"
+        for expert, count in enumerate(counts):
+            rows = blocks.get(expert, [])
+            n = max(-(-(count - tail_m) // block_m), min(count, 1))
+            assert len(rows) == n and all(r == block_m for r in rows[:-1]) and sum(rows) == count, (
+                f"expert {expert} with {count} pairs got blocks of {rows} (block_m {block_m}, tail_m {tail_m})")
     return {"name": ROUTING_CASE, "rel_err": 0.0, "shape_ok": True, "finite": True}
 
 

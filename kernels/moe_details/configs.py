@@ -48,12 +48,19 @@ class MoEConfig:
     small_m: int = 0  # grouped only: a block of at most this many pairs (an expert's last) runs an MMA this
     #                   wide instead of block_m; with about block_m pairs per expert, a third of the blocks
     #                   are such last blocks holding a handful of pairs (0: every block at block_m)
+    tail_m: int = 0  # grouped only: an expert's last block takes up to this many pairs past block_m, which a
+    #                  second MMA this wide multiplies by the same decoded weights (instead of a block of its
+    #                  own that decodes all of the expert's weights again for those few pairs)
 
     def __post_init__(self) -> None:
         if self.small_m and (not self.grouped or self.small_m < 16 or self.small_m >= self.block_m
                              or self.small_m & (self.small_m - 1)):
             raise ValueError(f"small_m: expected 0 or a power of two >= 16 below block_m ({self.block_m}) on the "
                              f"grouped path, got {self.small_m} (grouped={self.grouped})")
+        if self.tail_m and (not self.grouped or self.tail_m < 16 or self.tail_m > self.block_m
+                            or self.tail_m & (self.tail_m - 1)):
+            raise ValueError(f"tail_m: expected 0 or a power of two >= 16 up to block_m ({self.block_m}) on the "
+                             f"grouped path, got {self.tail_m} (grouped={self.grouped})")
         if self.gemm2.joint:
             raise ValueError("gemm2.joint: only GEMM1 has gate and up rows to join")
         for name, gemm in (("gemm1", self.gemm1), ("gemm2", self.gemm2)):
@@ -67,7 +74,7 @@ class MoEConfig:
                      " px" * g.prefetch_x]
             return f"n{g.block_n} k{g.block_k} w{g.num_warps} s{g.num_stages}{''.join(flags)}"
 
-        small = f"/{self.small_m}" * bool(self.small_m)
+        small = f"/{self.small_m}" * bool(self.small_m) + f"+{self.tail_m}" * bool(self.tail_m)
         return f"{'grouped' if self.grouped else 'decode'} m{self.block_m}{small} g1({gemm(g1)}) g2({gemm(g2)})"
 
 
@@ -80,9 +87,10 @@ def _decode(n1, k1, w1, s1, n2, k2, w2, s2, split_k=1, px=False, split_k1=1) -> 
                      GemmConfig(n2, k2, w2, s2, split_k=split_k, prefetch_x=px))
 
 
-def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True, px=False, joint=False, small=0) -> MoEConfig:
+def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True, px=False, joint=False, small=0,
+             tail=0) -> MoEConfig:
     return MoEConfig(True, m, GemmConfig(n1, k1, w1, s1, weights_as_a, joint=joint, prefetch_x=px),
-                     GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px), small)
+                     GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px), small, tail)
 
 
 GPT_OSS_120B: ShapeKey = (128, 4, 2880, 2880)
@@ -184,6 +192,17 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32),
     _grouped(128, 128, 64, 8, 4, 256, 64, 8, 4, joint=True, small=32),
     _grouped(128, 128, 64, 8, 3, 64, 128, 4, 3, joint=True, small=32),
+    # an expert's last block with a tail (``tail_m``): with about block_m pairs per expert, half the experts
+    # have a few more, which otherwise take a block of their own that decodes all the weights again. A tail
+    # on 256-token blocks does not fit (GEMM1 238 KB of shared memory at s3, GEMM2 spills).
+    _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16),
+    _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=16),
+    _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32),
+    _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32, tail=32),
+    _grouped(128, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32),
+    _grouped(128, 64, 128, 8, 4, 64, 128, 4, 3, joint=True, small=32, tail=32),
+    _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32, tail=16),
+    _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32),
 )
 
 

@@ -12,7 +12,9 @@ pairs and loops over K; weights are read once per program, never copied.
 Which pairs a program serves (``GROUPED``):
 * grouped (more tokens): block ``b`` of the expert-sorted pair list from ``routing.py``;
   with ``SMALL_M``, a block holding at most that many pairs (an expert's last, partly filled
-  block) runs an MMA of ``SMALL_M`` token columns instead of ``BLOCK_M``;
+  block) runs an MMA of ``SMALL_M`` token columns instead of ``BLOCK_M``; with ``TAIL_M``, an
+  expert's last block may hold up to ``TAIL_M`` more pairs, which a second MMA of ``TAIL_M``
+  columns multiplies by the same decoded weights (the tail shares the decode);
 * not grouped (decode): one (token, slot) pair per program, no routing pass at all.
 
 Pairs are indexed ``p = token * top_k + slot``. GEMM1 writes the activated intermediate
@@ -33,13 +35,14 @@ SWIGLU_OAI: tl.constexpr = tl.constexpr(1)
 
 @triton.jit
 def _block_rows(pid_b, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
-                BLOCK_M: tl.constexpr, TILE_M: tl.constexpr, GROUPED: tl.constexpr):
-    """(expert, pair index per column, column valid) for the first ``TILE_M`` places of block ``pid_b``."""
-    offs_m = tl.arange(0, TILE_M)
+                PLACES: tl.constexpr, FIRST: tl.constexpr, TILE_M: tl.constexpr, GROUPED: tl.constexpr):
+    """(expert, pair index per column, column valid) for places ``FIRST .. FIRST + TILE_M`` of block
+    ``pid_b`` (grouped: blocks are ``PLACES`` places apart; decode: ``FIRST`` is 0)."""
+    offs_m = FIRST + tl.arange(0, TILE_M)
     if GROUPED:
         expert = tl.load(block_expert_ptr + pid_b)
         valid = offs_m < tl.load(block_rows_ptr + pid_b)
-        pair = tl.load(sorted_ptr + pid_b * BLOCK_M + offs_m, mask=valid, other=0)
+        pair = tl.load(sorted_ptr + pid_b * PLACES + offs_m, mask=valid, other=0)
     else:
         expert = tl.load(ids_ptr + pid_b).to(tl.int32)
         valid = offs_m == 0
@@ -69,14 +72,16 @@ def _activation_tile(x_ptrs, valid_m, k0, k_true, BLOCK_K: tl.constexpr, WEIGHTS
 
 
 @triton.jit
-def _mma_loop(x_ptrs, valid_m, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, mask_n,
+def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, mask_n,
               DUAL: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr, DOT_DTYPE: tl.constexpr,
               PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
-              FOLD: tl.constexpr, PREFETCH_X: tl.constexpr):
-    """K loop over ``k_lo .. k_true`` (``k_lo`` a multiple of ``BLOCK_K``) -> ``(acc, acc2)``, each
-    ``[BLOCK_N, BLOCK_M]`` float32: ``W[:, k] @ X[k, :]``.
+              FOLD: tl.constexpr, PREFETCH_X: tl.constexpr, TAIL_M: tl.constexpr):
+    """K loop over ``k_lo .. k_true`` (``k_lo`` a multiple of ``BLOCK_K``) -> ``(acc, acc2, acc_t,
+    acc2_t)``: ``acc``, ``acc2`` ``[BLOCK_N, BLOCK_M]`` float32: ``W[:, k] @ X[k, :]``.
     ``x_ptrs [BLOCK_K, BLOCK_M]`` point at the first K tile of the activations; ``DUAL``: a
     second weight stream (``w2_ptrs``, ``s2_ptrs`` -> ``acc2``) shares the activations.
+    ``TAIL_M`` > 0: ``TAIL_M`` more token columns (``xt_ptrs``, ``valid_t`` -> ``acc_t``, ``acc2_t``)
+    share the decoded weights (else the tail results are placeholders, never computed).
 
     ``WEIGHTS_AS_A``: the decoded weights are the MMA's A operand (rows = output features,
     good when few tokens share an expert); otherwise the activations are A and the weights,
@@ -91,6 +96,13 @@ def _mma_loop(x_ptrs, valid_m, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, m
     else:
         acc = tl.zeros((BLOCK_M, BLOCK_N), tl.float32)
     acc2 = acc
+    acc_t = acc
+    if TAIL_M > 0:
+        if WEIGHTS_AS_A:
+            acc_t = tl.zeros((BLOCK_N, TAIL_M), tl.float32)
+        else:
+            acc_t = tl.zeros((TAIL_M, BLOCK_N), tl.float32)
+    acc2_t = acc_t
     mask_s0 = mask_n[:, None] & (k_lo + 32 * offs_s < k_true)[None, :]
     s_next = tl.load(s_ptrs + k_lo // 32, mask=mask_s0, other=0)
     s2_next = s_next
@@ -101,15 +113,24 @@ def _mma_loop(x_ptrs, valid_m, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, m
     # asynchronous copies; the MMA then reads it from there and runs asynchronously (wgmma waits
     # for the previous step, not this one), so decoding the next weight tile overlaps the MMA.
     x_next = None
+    xt_next = None
     if PREFETCH_X:
         x_next = _activation_tile(x_ptrs, valid_m, k_lo, k_true, BLOCK_K, WEIGHTS_AS_A)
+        if TAIL_M > 0:
+            xt_next = _activation_tile(xt_ptrs, valid_t, k_lo, k_true, BLOCK_K, WEIGHTS_AS_A)
     for k0 in range(k_lo, k_true, BLOCK_K):
         k1 = k0 + BLOCK_K
+        xt = None
         if PREFETCH_X:
             x = x_next.to(DOT_DTYPE)
             x_next = _activation_tile(x_ptrs, valid_m, k1, k_true, BLOCK_K, WEIGHTS_AS_A)
+            if TAIL_M > 0:
+                xt = xt_next.to(DOT_DTYPE)
+                xt_next = _activation_tile(xt_ptrs, valid_t, k1, k_true, BLOCK_K, WEIGHTS_AS_A)
         else:
             x = _activation_tile(x_ptrs, valid_m, k0, k_true, BLOCK_K, WEIGHTS_AS_A).to(DOT_DTYPE)
+            if TAIL_M > 0:
+                xt = _activation_tile(xt_ptrs, valid_t, k0, k_true, BLOCK_K, WEIGHTS_AS_A).to(DOT_DTYPE)
         s = s_next
         s2 = s2_next
         mask_s1 = mask_n[:, None] & (k1 + 32 * offs_s < k_true)[None, :]
@@ -119,15 +140,22 @@ def _mma_loop(x_ptrs, valid_m, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, m
         mask_w = mask_n[:, None] & (k0 + 32 * (offs_w // 4) < k_true)[None, :]
         w = decode_tile(tl.load(w_ptrs + k0 // 8, mask=mask_w, other=0), s, BLOCK_N, BLOCK_K, LAYOUT, DOT_DTYPE, FOLD)
         acc = _mma(w, x, acc, WEIGHTS_AS_A, PRECISION)
+        if TAIL_M > 0:
+            acc_t = _mma(w, xt, acc_t, WEIGHTS_AS_A, PRECISION)
         if DUAL:
             s2_next = tl.load(s2_ptrs + k1 // 32, mask=mask_s1, other=0)
             w2 = decode_tile(tl.load(w2_ptrs + k0 // 8, mask=mask_w, other=0), s2, BLOCK_N, BLOCK_K, LAYOUT,
                              DOT_DTYPE, FOLD)
             acc2 = _mma(w2, x, acc2, WEIGHTS_AS_A, PRECISION)
+            if TAIL_M > 0:
+                acc2_t = _mma(w2, xt, acc2_t, WEIGHTS_AS_A, PRECISION)
     if not WEIGHTS_AS_A:
         acc = tl.trans(acc)
         acc2 = tl.trans(acc2)
-    return acc, acc2
+        if TAIL_M > 0:
+            acc_t = tl.trans(acc_t)
+            acc2_t = tl.trans(acc2_t)
+    return acc, acc2, acc_t, acc2_t
 
 
 @triton.jit
@@ -153,15 +181,24 @@ def _block_of_pairs(n_rows, BLOCK_N: tl.constexpr):
 
 @triton.jit
 def _program_tile(n_rows, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
-                  GROUPED: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, TILE_M: tl.constexpr):
+                  GROUPED: tl.constexpr, BLOCK_N: tl.constexpr, PLACES: tl.constexpr, TILE_M: tl.constexpr):
     """This program's ``(expert, pair, valid_m, offs_n)``: the first ``TILE_M`` places of its block
     of pairs and its ``BLOCK_N`` output rows. (In this order ptxas gives the ``k256`` decode tiles 168
     registers, 3 programs per SM; the row block computed first gave 170, which holds only 2.)"""
     pid = tl.program_id(0)
     num_n = tl.cdiv(n_rows, BLOCK_N)
     expert, pair, valid_m = _block_rows(pid // num_n, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
-                                        BLOCK_M, TILE_M, GROUPED)
+                                        PLACES, 0, TILE_M, GROUPED)
     return expert, pair, valid_m, (pid % num_n) * BLOCK_N + tl.arange(0, BLOCK_N)
+
+
+@triton.jit
+def _tail_columns(n_rows, sorted_ptr, block_expert_ptr, block_rows_ptr, BLOCK_N: tl.constexpr,
+                  PLACES: tl.constexpr, BLOCK_M: tl.constexpr, TAIL_M: tl.constexpr):
+    """``(pair, valid)`` of the ``TAIL_M`` places past ``BLOCK_M`` of this program's block (grouped)."""
+    _, pair, valid = _block_rows(_block_of_pairs(n_rows, BLOCK_N), sorted_ptr, sorted_ptr, block_expert_ptr,
+                                 block_rows_ptr, PLACES, BLOCK_M, TAIL_M, True)
+    return pair, valid
 
 
 @triton.jit
@@ -197,30 +234,72 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
                  GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
                  DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
                  BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
-                 PREFETCH_X: tl.constexpr, JOINT: tl.constexpr, SMALL_M: tl.constexpr, SPLIT_K: tl.constexpr):
+                 PREFETCH_X: tl.constexpr, JOINT: tl.constexpr, SMALL_M: tl.constexpr, TAIL_M: tl.constexpr,
+                 SPLIT_K: tl.constexpr):
     """x [M, H] -> act [M*top_k, I]: gate rows ``n`` and up rows ``I + n`` of w13, bias, gating.
     ``has_bias`` (0/1) and ``activation`` (SILU/SWIGLU_OAI) are plain arguments, not
     specialised: one compiled kernel serves every layer; the branch costs nothing measurable.
     Split-K (decode path, grid axis 1): split ``s`` writes the float32 partial sums of its share of K
     (whole ``BLOCK_K`` steps), gate rows then up rows, to ``act[s, pair, :2I]``; ``gate_kernel``
     adds the splits and the bias and applies the gating."""
-    # A block of at most SMALL_M pairs (an expert's last) runs an MMA of SMALL_M token columns; without
-    # SMALL_M, `wide` stays the constant True and only the full-width program is compiled.
+    # Which program runs this block: at most SMALL_M pairs (an expert's last block), an MMA of SMALL_M
+    # token columns; more than BLOCK_M (an expert's last block with its tail), a second MMA of TAIL_M
+    # columns on the same decoded weights; else the BLOCK_M one. Without SMALL_M / TAIL_M, `wide` stays
+    # the constant True and `tail` False, and only the programs the config can run are compiled.
+    rows = 0
+    if SMALL_M > 0 or TAIL_M > 0:
+        rows = tl.load(block_rows_ptr + _block_of_pairs(n_half, BLOCK_N))
     wide = True
     if SMALL_M > 0:
-        wide = tl.load(block_rows_ptr + _block_of_pairs(n_half, BLOCK_N)) > SMALL_M
+        wide = rows > SMALL_M
         if not wide:
-            _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
-                           stride_sn, stride_be, act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
+            _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
+                           stride_be, act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
                            block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit, GROUPED,
-                           WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, SMALL_M, BLOCK_K, FOLD,
-                           PREFETCH_X, JOINT, SPLIT_K)
+                           WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, SMALL_M, 0,
+                           BLOCK_K, FOLD, PREFETCH_X, JOINT, SPLIT_K)
     if wide:
-        _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
-                       stride_sn, stride_be, act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
-                       block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit, GROUPED,
-                       WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_M, BLOCK_K, FOLD,
-                       PREFETCH_X, JOINT, SPLIT_K)
+        tail = False
+        if TAIL_M > 0:
+            tail = rows > BLOCK_M
+            if tail:
+                _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
+                               stride_be, act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
+                               block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit, GROUPED,
+                               WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, BLOCK_M, TAIL_M,
+                               BLOCK_K, FOLD, PREFETCH_X, JOINT, SPLIT_K)
+        if not tail:
+            _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
+                           stride_be, act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
+                           block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit, GROUPED,
+                           WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, BLOCK_M, 0,
+                           BLOCK_K, FOLD, PREFETCH_X, JOINT, SPLIT_K)
+
+
+@triton.jit
+def _joint_gate_up(acc, b_row, rows, mask_rows, has_bias, BLOCK_N: tl.constexpr, TILE_M: tl.constexpr,
+                   SPLIT_K: tl.constexpr):
+    """A JOINT accumulator ``[2 * BLOCK_N, TILE_M]`` (gate rows, then up rows) -> bias added (unless
+    split: gate_kernel adds it once) -> ``(gate, up)``, each ``[BLOCK_N, TILE_M]``."""
+    if SPLIT_K == 1:
+        if has_bias != 0:
+            acc += tl.load(b_row + rows, mask=mask_rows, other=0.0)[:, None]
+    return tl.split(tl.permute(tl.reshape(acc, (2, BLOCK_N, TILE_M)), (1, 2, 0)))
+
+
+@triton.jit
+def _gemm1_store(acc_g, acc_u, pair, valid_m, offs_n, mask_n, act_ptr, stride_as, stride_am, n_half, activation,
+                 alpha, limit, SPLIT_K: tl.constexpr):
+    """Gated ``act[pair, offs_n]``; split over K: the float32 partial sums, gate then up rows."""
+    if SPLIT_K > 1:
+        out_ptrs = (act_ptr + tl.program_id(1).to(tl.int64) * stride_as + pair[None, :].to(tl.int64) * stride_am
+                    + offs_n[:, None])
+        tl.store(out_ptrs, acc_g, mask=mask_n[:, None] & valid_m[None, :])
+        tl.store(out_ptrs + n_half, acc_u, mask=mask_n[:, None] & valid_m[None, :])
+    else:
+        out = _gated(acc_g, acc_u, activation, alpha, limit)
+        out_ptrs = act_ptr + pair[None, :].to(tl.int64) * stride_am + offs_n[:, None]
+        tl.store(out_ptrs, out.to(act_ptr.dtype.element_ty), mask=mask_n[:, None] & valid_m[None, :])
 
 
 @triton.jit
@@ -228,13 +307,14 @@ def _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
                    stride_be, act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
                    top_k, n_half, k_true, has_bias, activation, alpha, limit,
                    GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
-                   DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr,
-                   TILE_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr, PREFETCH_X: tl.constexpr,
-                   JOINT: tl.constexpr, SPLIT_K: tl.constexpr):
-    """GEMM1 for this program's block of pairs (its first ``TILE_M`` places) and block of gate/up rows.
-    ``JOINT``: both row sets in one MMA operand (else two MMAs sharing the activations)."""
+                   DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, PLACES: tl.constexpr,
+                   TILE_M: tl.constexpr, TAIL_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
+                   PREFETCH_X: tl.constexpr, JOINT: tl.constexpr, SPLIT_K: tl.constexpr):
+    """GEMM1 for this program's block of pairs (its first ``TILE_M`` places, then ``TAIL_M`` more)
+    and block of gate/up rows. ``JOINT``: both row sets in one MMA operand (else two MMAs sharing
+    the activations)."""
     expert, pair, valid_m, offs_n = _program_tile(n_half, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
-                                                  GROUPED, BLOCK_N, BLOCK_M, TILE_M)
+                                                  GROUPED, BLOCK_N, PLACES, TILE_M)
     if JOINT:
         # Gate rows, then the same up rows, as one [2 * BLOCK_N, K] operand: one MMA and one
         # accumulator per K step (with one warpgroup per 64 rows, each decodes half the tile).
@@ -245,6 +325,13 @@ def _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
     mask_n = offs_n < n_half
     if expert >= 0:
         x_ptrs = _activation_pointers(x_ptr, pair // top_k, stride_xm, BLOCK_K)
+        pair_t = pair
+        valid_t = valid_m
+        xt_ptrs = x_ptrs
+        if TAIL_M > 0:
+            pair_t, valid_t = _tail_columns(n_half, sorted_ptr, block_expert_ptr, block_rows_ptr, BLOCK_N, PLACES,
+                                            TILE_M, TAIL_M)
+            xt_ptrs = _activation_pointers(x_ptr, pair_t // top_k, stride_xm, BLOCK_K)
         b_row = b_ptr + expert.to(tl.int64) * stride_be
         k_lo = 0
         k_hi = k_true
@@ -252,31 +339,31 @@ def _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
             k_lo, k_hi = _split_range(k_true, SPLIT_K, BLOCK_K)
         if JOINT:
             mask_rows = tl.reshape(tl.broadcast_to(mask_n[None, :], (2, BLOCK_N)), (2 * BLOCK_N,))
-            acc, _ = _mma_loop(x_ptrs, valid_m, k_lo, k_hi, w_ptrs, s_ptrs, w_ptrs, s_ptrs, mask_rows, False,
-                               WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, 2 * BLOCK_N, TILE_M, BLOCK_K, FOLD,
-                               PREFETCH_X)
-            if SPLIT_K == 1:  # split: gate_kernel adds the bias once
-                if has_bias != 0:
-                    acc += tl.load(b_row + rows, mask=mask_rows, other=0.0)[:, None]
-            acc_g, acc_u = tl.split(tl.permute(tl.reshape(acc, (2, BLOCK_N, TILE_M)), (1, 2, 0)))
+            acc, _, acc_t, _ = _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_hi, w_ptrs, s_ptrs, w_ptrs,
+                                         s_ptrs, mask_rows, False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION,
+                                         2 * BLOCK_N, TILE_M, BLOCK_K, FOLD, PREFETCH_X, TAIL_M)
+            acc_g, acc_u = _joint_gate_up(acc, b_row, rows, mask_rows, has_bias, BLOCK_N, TILE_M, SPLIT_K)
+            if TAIL_M > 0:
+                acc_tg, acc_tu = _joint_gate_up(acc_t, b_row, rows, mask_rows, has_bias, BLOCK_N, TAIL_M, SPLIT_K)
         else:
-            acc_g, acc_u = _mma_loop(x_ptrs, valid_m, k_lo, k_hi, w_ptrs, s_ptrs,
-                                     w_ptrs + n_half * (stride_wq * 4), s_ptrs + n_half * stride_sn, mask_n,
-                                     True, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, TILE_M, BLOCK_K, FOLD,
-                                     PREFETCH_X)
+            acc_g, acc_u, acc_tg, acc_tu = _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_hi, w_ptrs, s_ptrs,
+                                                     w_ptrs + n_half * (stride_wq * 4), s_ptrs + n_half * stride_sn,
+                                                     mask_n, True, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION,
+                                                     BLOCK_N, TILE_M, BLOCK_K, FOLD, PREFETCH_X, TAIL_M)
             if SPLIT_K == 1:
                 if has_bias != 0:
-                    acc_g += tl.load(b_row + offs_n, mask=mask_n, other=0.0)[:, None]
-                    acc_u += tl.load(b_row + offs_n + n_half, mask=mask_n, other=0.0)[:, None]
-        if SPLIT_K > 1:
-            out_ptrs = (act_ptr + tl.program_id(1).to(tl.int64) * stride_as + pair[None, :].to(tl.int64) * stride_am
-                        + offs_n[:, None])
-            tl.store(out_ptrs, acc_g, mask=mask_n[:, None] & valid_m[None, :])
-            tl.store(out_ptrs + n_half, acc_u, mask=mask_n[:, None] & valid_m[None, :])
-        else:
-            out = _gated(acc_g, acc_u, activation, alpha, limit)
-            out_ptrs = act_ptr + pair[None, :].to(tl.int64) * stride_am + offs_n[:, None]
-            tl.store(out_ptrs, out.to(act_ptr.dtype.element_ty), mask=mask_n[:, None] & valid_m[None, :])
+                    b_g = tl.load(b_row + offs_n, mask=mask_n, other=0.0)[:, None]
+                    b_u = tl.load(b_row + offs_n + n_half, mask=mask_n, other=0.0)[:, None]
+                    acc_g += b_g
+                    acc_u += b_u
+                    if TAIL_M > 0:
+                        acc_tg += b_g
+                        acc_tu += b_u
+        _gemm1_store(acc_g, acc_u, pair, valid_m, offs_n, mask_n, act_ptr, stride_as, stride_am, n_half, activation,
+                     alpha, limit, SPLIT_K)
+        if TAIL_M > 0:
+            _gemm1_store(acc_tg, acc_tu, pair_t, valid_t, offs_n, mask_n, act_ptr, stride_as, stride_am, n_half,
+                         activation, alpha, limit, SPLIT_K)
 
 
 @triton.jit(do_not_specialize=["has_bias"])
@@ -286,25 +373,53 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
                  GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
                  DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
                  BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
-                 PREFETCH_X: tl.constexpr, SPLIT_K: tl.constexpr, SMALL_M: tl.constexpr):
+                 PREFETCH_X: tl.constexpr, SPLIT_K: tl.constexpr, SMALL_M: tl.constexpr, TAIL_M: tl.constexpr):
     """act [M*top_k, I] -> y [SPLIT_K, M*top_k, H] float32: down projection, bias, router weight.
     Split-K (grid axis 1): split ``s`` sums its share of K (whole ``BLOCK_K`` steps) into
     ``y[s]``; split 0 adds the bias; ``reduce_topk_kernel`` sums the splits with the slots."""
-    # A block of at most SMALL_M pairs (an expert's last) runs an MMA of SMALL_M token columns; without
-    # SMALL_M, `wide` stays the constant True and only the full-width program is compiled.
+    # Which program runs this block: at most SMALL_M pairs (an expert's last block), an MMA of SMALL_M
+    # token columns; more than BLOCK_M (an expert's last block with its tail), a second MMA of TAIL_M
+    # columns on the same decoded weights; else the BLOCK_M one. Without SMALL_M / TAIL_M, `wide` stays
+    # the constant True and `tail` False, and only the programs the config can run are compiled.
+    rows = 0
+    if SMALL_M > 0 or TAIL_M > 0:
+        rows = tl.load(block_rows_ptr + _block_of_pairs(n_out, BLOCK_N))
     wide = True
     if SMALL_M > 0:
-        wide = tl.load(block_rows_ptr + _block_of_pairs(n_out, BLOCK_N)) > SMALL_M
+        wide = rows > SMALL_M
         if not wide:
-            _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
-                           stride_sn, stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
-                           block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A, LAYOUT,
-                           DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, SMALL_M, BLOCK_K, FOLD, PREFETCH_X, SPLIT_K)
+            _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
+                           stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
+                           block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A,
+                           LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, SMALL_M, 0, BLOCK_K, FOLD,
+                           PREFETCH_X, SPLIT_K)
     if wide:
-        _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se,
-                       stride_sn, stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
-                       block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A, LAYOUT,
-                       DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M, BLOCK_M, BLOCK_K, FOLD, PREFETCH_X, SPLIT_K)
+        tail = False
+        if TAIL_M > 0:
+            tail = rows > BLOCK_M
+            if tail:
+                _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
+                               stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
+                               block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A,
+                               LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, BLOCK_M, TAIL_M, BLOCK_K, FOLD,
+                               PREFETCH_X, SPLIT_K)
+        if not tail:
+            _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
+                           stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
+                           block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A,
+                           LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, BLOCK_M, 0, BLOCK_K, FOLD,
+                           PREFETCH_X, SPLIT_K)
+
+
+@triton.jit
+def _gemm2_store(acc, pair, valid_m, expert, offs_n, mask_n, b_ptr, stride_be, has_bias, weights_ptr, y_ptr,
+                 stride_ym):
+    """``y[pair, offs_n]`` = (acc + bias on split 0) * router weight."""
+    if has_bias != 0 and tl.program_id(1) == 0:
+        acc += tl.load(b_ptr + expert.to(tl.int64) * stride_be + offs_n, mask=mask_n, other=0.0)[:, None]
+    gamma = tl.load(weights_ptr + pair, mask=valid_m, other=0.0).to(tl.float32)
+    out_ptrs = y_ptr + pair[None, :].to(tl.int64) * stride_ym + offs_n[:, None]
+    tl.store(out_ptrs, acc * gamma[None, :], mask=mask_n[:, None] & valid_m[None, :])
 
 
 @triton.jit
@@ -312,30 +427,37 @@ def _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
                    stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr, block_expert_ptr,
                    block_rows_ptr, n_out, k_true, has_bias,
                    GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
-                   DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr,
-                   TILE_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr, PREFETCH_X: tl.constexpr,
-                   SPLIT_K: tl.constexpr):
-    """GEMM2 for this program's block of pairs (its first ``TILE_M`` places) and block of output rows."""
+                   DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, PLACES: tl.constexpr,
+                   TILE_M: tl.constexpr, TAIL_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
+                   PREFETCH_X: tl.constexpr, SPLIT_K: tl.constexpr):
+    """GEMM2 for this program's block of pairs (its first ``TILE_M`` places, then ``TAIL_M`` more)
+    and block of output rows."""
     expert, pair, valid_m, offs_n = _program_tile(n_out, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
-                                                  GROUPED, BLOCK_N, BLOCK_M, TILE_M)
+                                                  GROUPED, BLOCK_N, PLACES, TILE_M)
     w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn, offs_n, BLOCK_K)
     mask_n = offs_n < n_out
     if expert >= 0:
         a_ptrs = _activation_pointers(a_ptr, pair, stride_am, BLOCK_K)
-        split = tl.program_id(1)
+        pair_t = pair
+        valid_t = valid_m
+        at_ptrs = a_ptrs
+        if TAIL_M > 0:
+            pair_t, valid_t = _tail_columns(n_out, sorted_ptr, block_expert_ptr, block_rows_ptr, BLOCK_N, PLACES,
+                                            TILE_M, TAIL_M)
+            at_ptrs = _activation_pointers(a_ptr, pair_t, stride_am, BLOCK_K)
         k_lo = 0
         k_hi = k_true
         if SPLIT_K > 1:
             k_lo, k_hi = _split_range(k_true, SPLIT_K, BLOCK_K)
-            y_ptr += split.to(tl.int64) * stride_ys
-        acc, _ = _mma_loop(a_ptrs, valid_m, k_lo, k_hi, w_ptrs, s_ptrs, w_ptrs, s_ptrs, mask_n,
-                           False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, TILE_M, BLOCK_K, FOLD,
-                           PREFETCH_X)
-        if has_bias != 0 and split == 0:
-            acc += tl.load(b_ptr + expert.to(tl.int64) * stride_be + offs_n, mask=mask_n, other=0.0)[:, None]
-        gamma = tl.load(weights_ptr + pair, mask=valid_m, other=0.0).to(tl.float32)
-        out_ptrs = y_ptr + pair[None, :].to(tl.int64) * stride_ym + offs_n[:, None]
-        tl.store(out_ptrs, acc * gamma[None, :], mask=mask_n[:, None] & valid_m[None, :])
+            y_ptr += tl.program_id(1).to(tl.int64) * stride_ys
+        acc, _, acc_t, _ = _mma_loop(a_ptrs, valid_m, at_ptrs, valid_t, k_lo, k_hi, w_ptrs, s_ptrs, w_ptrs, s_ptrs,
+                                     mask_n, False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, TILE_M,
+                                     BLOCK_K, FOLD, PREFETCH_X, TAIL_M)
+        _gemm2_store(acc, pair, valid_m, expert, offs_n, mask_n, b_ptr, stride_be, has_bias, weights_ptr, y_ptr,
+                     stride_ym)
+        if TAIL_M > 0:
+            _gemm2_store(acc_t, pair_t, valid_t, expert, offs_n, mask_n, b_ptr, stride_be, has_bias, weights_ptr,
+                         y_ptr, stride_ym)
 
 
 @triton.jit

@@ -1,11 +1,14 @@
 """Grouping (token, slot) pairs by expert for the grouped GEMMs, on the device, no host sync.
 
 Pair ``p = token * top_k + slot`` routed to local expert ``e >= 0`` gets a place in
-``sorted_pairs``; each expert's pairs fill whole blocks of ``block_m`` places (the last one
-partly). Per block: ``block_expert`` (-1 past the used blocks) and ``block_rows`` (how many
-places hold a pair; the rest are never read). Pairs with id -1 are left out.
+``sorted_pairs``; each expert's pairs fill blocks of ``block_m`` pairs, the last one partly,
+except that with ``tail_m`` the last block also takes up to ``tail_m`` pairs past ``block_m``
+(an expert with ``block_m + 10`` pairs gets one block, not a second one of 10 pairs that would
+decode all of its weights again). Block ``b`` owns places ``b * (block_m + tail_m) ..``.
+Per block: ``block_expert`` (-1 past the used blocks) and ``block_rows`` (how many places
+hold a pair; the rest are never read). Pairs with id -1 are left out.
 
-Sizes depend only on (pairs, experts, block_m): at most ``cdiv(P, block_m) + min(E, P)``
+Sizes depend only on (pairs, experts, block_m, tail_m): at most ``cdiv(P, block_m) + min(E, P)``
 blocks, so the launch is the same for every routing and can be captured in a CUDA graph.
 Within an expert, the order of its pairs follows the arrival order of atomics; every pair's
 result is computed the same way wherever it sits, so the output does not depend on it.
@@ -25,11 +28,12 @@ SCATTER_BLOCK = 64
 
 @dataclasses.dataclass(frozen=True)
 class Groups:
-    sorted_pairs: torch.Tensor  # int32 [max_blocks * block_m]
+    sorted_pairs: torch.Tensor  # int32 [max_blocks * (block_m + tail_m)]
     block_expert: torch.Tensor  # int32 [max_blocks]
     block_rows: torch.Tensor  # int32 [max_blocks]
     max_blocks: int
     block_m: int
+    tail_m: int
 
 
 def max_blocks(num_pairs: int, num_experts: int, block_m: int) -> int:
@@ -48,49 +52,53 @@ def _count_kernel(ids_ptr, counts_ptr, rank_ptr, num_pairs, BLOCK: tl.constexpr)
 
 @triton.jit
 def _place_kernel(ids_ptr, counts_ptr, rank_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
-                  num_pairs, num_experts, num_blocks, block_m,
+                  num_pairs, num_experts, num_blocks, block_m, tail_m,
                   E_PAD: tl.constexpr, BLOCK: tl.constexpr):
     experts = tl.arange(0, E_PAD)
     count = tl.load(counts_ptr + experts, mask=experts < num_experts, other=0)
-    padded = tl.cdiv(count, block_m) * block_m
-    end = tl.cumsum(padded, 0)
-    start = end - padded
+    # blocks per expert: whole blocks of block_m, the last one taking up to tail_m more pairs
+    blocks = tl.maximum(tl.cdiv(count - tail_m, block_m), tl.minimum(count, 1))
+    end = tl.cumsum(blocks, 0)
+    start = end - blocks
+    stride = block_m + tail_m
 
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    # each pair to its place
+    # each pair to its place: its expert's block rank // block_m (at most the last), row in it
     inside = offs < num_pairs
     expert = tl.load(ids_ptr + offs, mask=inside, other=-1).to(tl.int32)
     local = inside & (expert >= 0)
     is_mine = experts[None, :] == expert[:, None]
-    base = tl.sum(tl.where(is_mine, start[None, :], 0), axis=1)
+    first_block = tl.sum(tl.where(is_mine, start[None, :], 0), axis=1)
+    last = tl.sum(tl.where(is_mine, blocks[None, :], 0), axis=1) - 1
     rank = tl.load(rank_ptr + offs, mask=local, other=0)
-    tl.store(sorted_ptr + base + rank, offs, mask=local)
+    j = tl.minimum(rank // block_m, last)
+    tl.store(sorted_ptr + (first_block + j) * stride + rank - j * block_m, offs, mask=local)
     # each block to its expert
-    first = offs * block_m
-    owner = tl.sum((end[None, :] <= first[:, None]).to(tl.int32), axis=1)
+    owner = tl.sum((end[None, :] <= offs[:, None]).to(tl.int32), axis=1)
     is_owner = experts[None, :] == owner[:, None]
-    owner_start = tl.sum(tl.where(is_owner, start[None, :], 0), axis=1)
-    owner_count = tl.sum(tl.where(is_owner, count[None, :], 0), axis=1)
+    j = offs - tl.sum(tl.where(is_owner, start[None, :], 0), axis=1)
+    left = tl.sum(tl.where(is_owner, count[None, :], 0), axis=1) - j * block_m
+    is_last = j == tl.sum(tl.where(is_owner, blocks[None, :], 0), axis=1) - 1
     used = owner < num_experts
-    rows = tl.minimum(tl.maximum(owner_count - (first - owner_start), 0), block_m)
+    rows = tl.where(is_last, left, block_m)
     in_range = offs < num_blocks
     tl.store(block_expert_ptr + offs, tl.where(used, owner, -1), mask=in_range)
     tl.store(block_rows_ptr + offs, tl.where(used, rows, 0), mask=in_range)
 
 
-def group_by_expert(topk_ids_flat: torch.Tensor, num_experts: int, block_m: int) -> Groups:
+def group_by_expert(topk_ids_flat: torch.Tensor, num_experts: int, block_m: int, tail_m: int = 0) -> Groups:
     """``topk_ids_flat [P]`` local expert ids (-1: not on this rank) -> ``Groups``."""
     num_pairs = topk_ids_flat.numel()
     device = topk_ids_flat.device
     nb = max_blocks(num_pairs, num_experts, block_m)
     counts = torch.zeros(num_experts, dtype=torch.int32, device=device)
     rank = torch.empty(num_pairs, dtype=torch.int32, device=device)
-    sorted_pairs = torch.empty(nb * block_m, dtype=torch.int32, device=device)
+    sorted_pairs = torch.empty(nb * (block_m + tail_m), dtype=torch.int32, device=device)
     block_expert = torch.empty(nb, dtype=torch.int32, device=device)
     block_rows = torch.empty(nb, dtype=torch.int32, device=device)
     _count_kernel[(triton.cdiv(num_pairs, COUNT_BLOCK),)](topk_ids_flat, counts, rank, num_pairs, BLOCK=COUNT_BLOCK)
     grid = (triton.cdiv(max(num_pairs, nb), SCATTER_BLOCK),)
     _place_kernel[grid](topk_ids_flat, counts, rank, sorted_pairs, block_expert, block_rows,
-                        num_pairs, num_experts, nb, block_m,
+                        num_pairs, num_experts, nb, block_m, tail_m,
                         E_PAD=triton.next_power_of_2(num_experts), BLOCK=SCATTER_BLOCK, num_warps=4)
-    return Groups(sorted_pairs, block_expert, block_rows, nb, block_m)
+    return Groups(sorted_pairs, block_expert, block_rows, nb, block_m, tail_m)
