@@ -69,6 +69,14 @@ def test_bad_tail_m_is_refused(grouped, block_m, tail_m):
         MoEConfig(grouped, block_m, g, g, tail_m=tail_m)
 
 
+def test_tail_apart_needs_a_tail():
+    g = GemmConfig(64, 128, 4, 3)
+    with pytest.raises(ValueError, match="gemm2.tail_apart: launches the blocks with a tail apart, but tail_m is 0"):
+        MoEConfig(True, 64, g, GemmConfig(64, 128, 4, 3, tail_apart=True))
+    apart = MoEConfig(True, 64, GemmConfig(64, 128, 4, 3, tail_apart=True), g, tail_m=16)
+    assert apart.describe() == "grouped m64+16 g1(n64 k128 w4 s3 tail-apart) g2(n64 k128 w4 s3)"
+
+
 def test_small_m_and_tail_m_show_in_the_description():
     g = GemmConfig(64, 128, 4, 3)
     assert MoEConfig(True, 64, g, g, 32).describe().startswith("grouped m64/32 g1(")

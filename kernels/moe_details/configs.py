@@ -27,6 +27,8 @@ class GemmConfig:
     joint: bool = False  # GEMM1 only: gate and up rows in one MMA operand of 2 * block_n rows
     prefetch_x: bool = False  # weights as A only: activations a K step ahead in registers (else staged in
     #                           shared memory by the pipeliner, which lets the MMA run asynchronously)
+    tail_apart: bool = False  # with MoEConfig.tail_m: the blocks with a tail in a second launch of their own, so
+    #                           the tail's extra registers do not lower every other program's occupancy
 
     def __post_init__(self) -> None:
         if self.block_k < 32 or self.block_k & (self.block_k - 1):
@@ -66,12 +68,14 @@ class MoEConfig:
         for name, gemm in (("gemm1", self.gemm1), ("gemm2", self.gemm2)):
             if self.grouped and gemm.split_k != 1:
                 raise ValueError(f"{name}.split_k: split-K serves the decode path only, got {gemm.split_k}")
+            if gemm.tail_apart and not self.tail_m:
+                raise ValueError(f"{name}.tail_apart: launches the blocks with a tail apart, but tail_m is 0")
 
     def describe(self) -> str:
         g1, g2 = self.gemm1, self.gemm2
         def gemm(g: GemmConfig) -> str:
             flags = [" wB" * (not g.weights_as_a), f" sk{g.split_k}" * (g.split_k > 1), " joint" * g.joint,
-                     " px" * g.prefetch_x]
+                     " px" * g.prefetch_x, " tail-apart" * g.tail_apart]
             return f"n{g.block_n} k{g.block_k} w{g.num_warps} s{g.num_stages}{''.join(flags)}"
 
         small = f"/{self.small_m}" * bool(self.small_m) + f"+{self.tail_m}" * bool(self.tail_m)
@@ -88,9 +92,9 @@ def _decode(n1, k1, w1, s1, n2, k2, w2, s2, split_k=1, px=False, split_k1=1) -> 
 
 
 def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True, px=False, joint=False, small=0,
-             tail=0) -> MoEConfig:
-    return MoEConfig(True, m, GemmConfig(n1, k1, w1, s1, weights_as_a, joint=joint, prefetch_x=px),
-                     GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px), small, tail)
+             tail=0, apart=(False, False)) -> MoEConfig:
+    return MoEConfig(True, m, GemmConfig(n1, k1, w1, s1, weights_as_a, joint=joint, prefetch_x=px, tail_apart=apart[0]),
+                     GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px, tail_apart=apart[1]), small, tail)
 
 
 GPT_OSS_120B: ShapeKey = (128, 4, 2880, 2880)
@@ -193,15 +197,18 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _grouped(128, 128, 64, 8, 4, 256, 64, 8, 4, joint=True, small=32),
     _grouped(128, 128, 64, 8, 3, 64, 128, 4, 3, joint=True, small=32),
     # an expert's last block with a tail (``tail_m``): with about block_m pairs per expert, half the experts
-    # have a few more, which otherwise take a block of their own that decodes all the weights again. A tail
-    # on 256-token blocks does not fit (GEMM1 238 KB of shared memory at s3, GEMM2 spills).
-    _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16),
-    _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=16),
-    _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32),
+    # have a few more, which otherwise take a block of their own that decodes all the weights again. First
+    # where each expert gets about 128 pairs (round 11: gpt-oss-120b at 4096 tokens 2159 us against 2345,
+    # DeepSeek-like 4558 against 4983). In one launch, the tail program's registers cost the 4-warp m32
+    # and 8-warp m64 kernels a program per SM (GEMM1 156 -> 176, 118 -> 130): they lost (1149 against 1062
+    # us at 1024 tokens), hence ``tail_apart`` there. A tail on 256-token blocks does not fit (GEMM1 238 KB
+    # of shared memory at s3, GEMM2 spills).
+    _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=(True, True)),
+    _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=32, apart=(True, True)),
+    _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=16, apart=(True, False)),
+    _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, apart=(True, True)),
     _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32, tail=32),
     _grouped(128, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32),
-    _grouped(128, 64, 128, 8, 4, 64, 128, 4, 3, joint=True, small=32, tail=32),
-    _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32, tail=16),
     _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32),
 )
 

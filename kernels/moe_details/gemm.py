@@ -235,7 +235,7 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
                  DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
                  BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
                  PREFETCH_X: tl.constexpr, JOINT: tl.constexpr, SMALL_M: tl.constexpr, TAIL_M: tl.constexpr,
-                 SPLIT_K: tl.constexpr):
+                 TAIL_PASS: tl.constexpr, SPLIT_K: tl.constexpr):
     """x [M, H] -> act [M*top_k, I]: gate rows ``n`` and up rows ``I + n`` of w13, bias, gating.
     ``has_bias`` (0/1) and ``activation`` (SILU/SWIGLU_OAI) are plain arguments, not
     specialised: one compiled kernel serves every layer; the branch costs nothing measurable.
@@ -246,6 +246,8 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
     # token columns; more than BLOCK_M (an expert's last block with its tail), a second MMA of TAIL_M
     # columns on the same decoded weights; else the BLOCK_M one. Without SMALL_M / TAIL_M, `wide` stays
     # the constant True and `tail` False, and only the programs the config can run are compiled.
+    # TAIL_PASS 1 / 2: this launch runs every block but those with a tail / only those (the tail program
+    # needs more registers, which in one kernel would cost every program its occupancy); 0: all blocks.
     rows = 0
     if SMALL_M > 0 or TAIL_M > 0:
         rows = tl.load(block_rows_ptr + _block_of_pairs(n_half, BLOCK_N))
@@ -253,27 +255,30 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
     if SMALL_M > 0:
         wide = rows > SMALL_M
         if not wide:
-            _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
-                           stride_be, act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
-                           block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit, GROUPED,
-                           WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, SMALL_M, 0,
-                           BLOCK_K, FOLD, PREFETCH_X, JOINT, SPLIT_K)
+            if TAIL_PASS != 2:
+                _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
+                               stride_be, act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
+                               block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit, GROUPED,
+                               WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, SMALL_M, 0,
+                               BLOCK_K, FOLD, PREFETCH_X, JOINT, SPLIT_K)
     if wide:
         tail = False
         if TAIL_M > 0:
             tail = rows > BLOCK_M
             if tail:
+                if TAIL_PASS != 1:
+                    _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
+                                   stride_be, act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
+                                   block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit,
+                                   GROUPED, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M,
+                                   BLOCK_M, TAIL_M, BLOCK_K, FOLD, PREFETCH_X, JOINT, SPLIT_K)
+        if not tail:
+            if TAIL_PASS != 2:
                 _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
                                stride_be, act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
                                block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit, GROUPED,
-                               WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, BLOCK_M, TAIL_M,
+                               WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, BLOCK_M, 0,
                                BLOCK_K, FOLD, PREFETCH_X, JOINT, SPLIT_K)
-        if not tail:
-            _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
-                           stride_be, act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
-                           block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit, GROUPED,
-                           WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, BLOCK_M, 0,
-                           BLOCK_K, FOLD, PREFETCH_X, JOINT, SPLIT_K)
 
 
 @triton.jit
@@ -373,7 +378,8 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
                  GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
                  DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
                  BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
-                 PREFETCH_X: tl.constexpr, SPLIT_K: tl.constexpr, SMALL_M: tl.constexpr, TAIL_M: tl.constexpr):
+                 PREFETCH_X: tl.constexpr, SPLIT_K: tl.constexpr, SMALL_M: tl.constexpr, TAIL_M: tl.constexpr,
+                 TAIL_PASS: tl.constexpr):
     """act [M*top_k, I] -> y [SPLIT_K, M*top_k, H] float32: down projection, bias, router weight.
     Split-K (grid axis 1): split ``s`` sums its share of K (whole ``BLOCK_K`` steps) into
     ``y[s]``; split 0 adds the bias; ``reduce_topk_kernel`` sums the splits with the slots."""
@@ -381,6 +387,8 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
     # token columns; more than BLOCK_M (an expert's last block with its tail), a second MMA of TAIL_M
     # columns on the same decoded weights; else the BLOCK_M one. Without SMALL_M / TAIL_M, `wide` stays
     # the constant True and `tail` False, and only the programs the config can run are compiled.
+    # TAIL_PASS 1 / 2: this launch runs every block but those with a tail / only those (the tail program
+    # needs more registers, which in one kernel would cost every program its occupancy); 0: all blocks.
     rows = 0
     if SMALL_M > 0 or TAIL_M > 0:
         rows = tl.load(block_rows_ptr + _block_of_pairs(n_out, BLOCK_N))
@@ -388,27 +396,30 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
     if SMALL_M > 0:
         wide = rows > SMALL_M
         if not wide:
-            _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
-                           stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
-                           block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A,
-                           LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, SMALL_M, 0, BLOCK_K, FOLD,
-                           PREFETCH_X, SPLIT_K)
+            if TAIL_PASS != 2:
+                _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
+                               stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
+                               block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A,
+                               LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, SMALL_M, 0, BLOCK_K, FOLD,
+                               PREFETCH_X, SPLIT_K)
     if wide:
         tail = False
         if TAIL_M > 0:
             tail = rows > BLOCK_M
             if tail:
+                if TAIL_PASS != 1:
+                    _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
+                                   stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
+                                   block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A,
+                                   LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, BLOCK_M, TAIL_M, BLOCK_K,
+                                   FOLD, PREFETCH_X, SPLIT_K)
+        if not tail:
+            if TAIL_PASS != 2:
                 _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
                                stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
                                block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A,
-                               LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, BLOCK_M, TAIL_M, BLOCK_K, FOLD,
+                               LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, BLOCK_M, 0, BLOCK_K, FOLD,
                                PREFETCH_X, SPLIT_K)
-        if not tail:
-            _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
-                           stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
-                           block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A,
-                           LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, BLOCK_M, 0, BLOCK_K, FOLD,
-                           PREFETCH_X, SPLIT_K)
 
 
 @triton.jit
