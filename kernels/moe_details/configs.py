@@ -203,8 +203,7 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     # where each expert gets about 128 pairs (round 11: gpt-oss-120b at 4096 tokens 2159 us against 2345,
     # DeepSeek-like 4558 against 4983). In one launch, the tail program's registers cost the 4-warp m32
     # and 8-warp m64 kernels a program per SM (GEMM1 156 -> 176, 118 -> 130): they lost (1149 against 1062
-    # us at 1024 tokens), hence ``tail_apart`` there. A tail on 256-token blocks does not fit (GEMM1 238 KB
-    # of shared memory at s3, GEMM2 spills).
+    # us at 1024 tokens), hence ``tail_apart`` there.
     _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=(True, True)),
     _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=32, apart=(True, True)),
     _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=16, apart=(True, False)),
@@ -212,6 +211,9 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32, tail=32),
     _grouped(128, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32),
     _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32),
+    # 256-token blocks: a tail of 16 is the most that fits (GEMM1 226 KB of shared memory at s3; 32 needs 238)
+    _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=16, apart=(True, True)),
+    _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=16, apart=(True, True)),
 )
 
 
