@@ -12,7 +12,8 @@
   Decode sizes take three launches (GEMM1 with bias and the gated activation, GEMM2 with bias
   and router weight, the top-k sum), a fourth when GEMM1 is split over K (the splits' sum, bias
   and gating: more programs for a handful of pairs); larger ones group pairs by expert first
-  (``configs.py``).
+  (``configs.py``), and a GEMM whose config launches tails apart runs twice (the blocks with a
+  tail in the second launch).
   No host synchronisation and no data-dependent sizes: safe to capture in a CUDA graph.
 
 Under the Triton interpreter (``TRITON_INTERPRET=1``, CPU tensors) the same kernels run with

@@ -30,7 +30,7 @@ def test_oracle_places_triton_as_measured_and_never_picks_it_on_cpu():
     from mxfp4_plugin.plugins import registered_backends
 
     backends = registered_backends()
-    # Hopper: ours first (BENCHMARKS.md round 10), triton_kernels next and chosen by name
+    # Hopper: ours first (BENCHMARKS.md round 11), triton_kernels next and chosen by name
     assert choose(SPEC, H100, backends=backends).name == "triton"  # H100 here has no triton_kernels
     hopper = Platform("cuda", (9, 0), frozenset({"triton", "triton_kernels"}), "fake H200",
                       {"triton_kernels": "3.5.1 at triton_kernels"})
