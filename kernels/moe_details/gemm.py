@@ -195,7 +195,8 @@ def _program_tile(n_rows, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
 @triton.jit
 def _tail_columns(n_rows, sorted_ptr, block_expert_ptr, block_rows_ptr, BLOCK_N: tl.constexpr,
                   PLACES: tl.constexpr, BLOCK_M: tl.constexpr, TAIL_M: tl.constexpr):
-    """``(pair, valid)`` of the ``TAIL_M`` places past ``BLOCK_M`` of this program's block (grouped)."""
+    """``(pair, valid)`` of the ``TAIL_M`` places past ``BLOCK_M`` of this program's block (grouped:
+    the ids pointer ``_block_rows`` takes is read only on the decode path, so sorted_ptr stands in)."""
     _, pair, valid = _block_rows(_block_of_pairs(n_rows, BLOCK_N), sorted_ptr, sorted_ptr, block_expert_ptr,
                                  block_rows_ptr, PLACES, BLOCK_M, TAIL_M, True)
     return pair, valid
