@@ -3,7 +3,8 @@
 # for that machine's Python, then runs what $1 names and leaves everything under $OUT.
 #   tests   GPU tests: our kernel (every shipped and candidate config) and every backend vs reference
 #   bench   the shipped table against the peers, all three layers (bench.txt/json/png)
-#   tune    bench plus every --tune candidate, one process per layer (a timeout keeps finished layers)
+#   tune    bench plus every --tune candidate, one process per layer (a timeout keeps finished layers);
+#           env SHAPES, TOKENS, SHAPE_TIMEOUT, TUNE_ONLY (a regular expression: only those candidates)
 #   profile Nsight Compute counters (time, DRAM %, issue %, stall reasons) per kernel, ours and the peer's
 # At most 8 files come back from $OUT: tune leaves tune.log and bench.json/bench.txt per layer.
 # KEEP_SITE=1 reuses the install of an earlier call in the same command (to A/B a variant of a file).
@@ -31,7 +32,7 @@ case "${1:-bench}" in
   tune)
     SHAPES=${SHAPES:-gpt-oss-120b deepseek-like gpt-oss-20b}
     for shape in $SHAPES; do
-      timeout "${SHAPE_TIMEOUT:-300}" python3 -m mxfp4_plugin.cli bench --quiet --tune --shapes "$shape" \
+      timeout "${SHAPE_TIMEOUT:-300}" python3 -m mxfp4_plugin.cli bench --quiet --tune ${TUNE_ONLY:+--tune-only "$TUNE_ONLY"} --shapes "$shape" \
           --tokens "${TOKENS:-1,4,16,64,256,1024,4096,8192}" --out "$OUT/$shape" >>"$OUT/tune.log" 2>&1
       echo "$shape: exit $?"; rm -f "$OUT/$shape/bench.png"
     done

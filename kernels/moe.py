@@ -186,13 +186,13 @@ def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, com
     out = act
     if split_k > 1:
         out = torch.empty((split_k, act.shape[0], 2 * experts.intermediate), dtype=torch.float32, device=x.device)
-    grid = (blocks * triton.cdiv(experts.intermediate, config.gemm1.block_n), split_k)
-    for tail_pass in _tail_passes(config.gemm1):
+    for launch, tail_pass in _launches(config.gemm1):
+        grid = (blocks * triton.cdiv(experts.intermediate, launch.block_n), split_k)
         gemm.gemm1_kernel[grid](
             x, x.stride(0), *_weight_args(experts.w13, experts.w13_scale, experts.w13_bias),
             out, out.stride(0) if split_k > 1 else 0, out.stride(-2), ids, *bookkeeping,
-            k, experts.intermediate, experts.hidden, has_bias, *gating, JOINT=config.gemm1.joint, SPLIT_K=split_k,
-            TAIL_PASS=tail_pass, **_launch_options(config.gemm1, common, experts.fold13))
+            k, experts.intermediate, experts.hidden, has_bias, *gating, JOINT=launch.joint, SPLIT_K=split_k,
+            TAIL_PASS=tail_pass, **_launch_options(launch, common, experts.fold13))
     if split_k > 1:
         b = experts.w13_bias if experts.w13_bias is not None else out
         grid = (act.shape[0], triton.cdiv(experts.intermediate, GATE_BLOCK))
@@ -202,18 +202,19 @@ def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, com
 
 
 def _gemm2(act, experts, y, ids, gammas, bookkeeping, blocks, config, common):
-    grid = (blocks * triton.cdiv(experts.hidden, config.gemm2.block_n), config.gemm2.split_k)
-    for tail_pass in _tail_passes(config.gemm2):
+    for launch, tail_pass in _launches(config.gemm2):
+        grid = (blocks * triton.cdiv(experts.hidden, launch.block_n), config.gemm2.split_k)
         gemm.gemm2_kernel[grid](
             act, act.stride(0), *_weight_args(experts.w2, experts.w2_scale, experts.w2_bias),
             y, y.stride(0), y.stride(1), ids, gammas, *bookkeeping,
             experts.hidden, experts.intermediate, int(experts.w2_bias is not None),
-            SPLIT_K=config.gemm2.split_k, TAIL_PASS=tail_pass, **_launch_options(config.gemm2, common, experts.fold2))
+            SPLIT_K=config.gemm2.split_k, TAIL_PASS=tail_pass, **_launch_options(launch, common, experts.fold2))
 
 
-def _tail_passes(c: GemmConfig) -> tuple[int, ...]:
-    """The kernel's TAIL_PASS per launch: every block in one launch, or the blocks with a tail apart."""
-    return (1, 2) if c.tail_apart else (0,)
+def _launches(c: GemmConfig) -> tuple[tuple[GemmConfig, int], ...]:
+    """``(config, the kernel's TAIL_PASS)`` per launch: every block in one launch, or every block but
+    those with a tail, then those in a launch of their own config (``GemmConfig.tail_launch``)."""
+    return ((c, 1), (c.tail_launch, 2)) if c.tail_launch is not None else ((c, 0),)
 
 
 def _tl_dtype(dtype: torch.dtype):

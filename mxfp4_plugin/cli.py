@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 
@@ -123,6 +124,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench.runner import BenchOptions, run_bench
     from .bench.shapes import SHAPES
 
+    if args.tune_only is not None:
+        if not args.tune:
+            raise ValueError("--tune-only: narrows --tune's candidates, but --tune was not given")
+        try:
+            re.compile(args.tune_only)
+        except re.error as exc:
+            raise ValueError(f"--tune-only: expected a regular expression, got {args.tune_only!r} ({exc})") from None
     if not torch.cuda.is_available():
         raise ValueError("bench: needs a CUDA GPU (the backends are timed with CUDA graphs); none is visible here")
     shapes = args.shapes.split(",")
@@ -133,7 +141,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if any(t < 1 for t in tokens):
         raise ValueError(f"--tokens: expected positive integers, got {tokens}")
     options = BenchOptions(shapes=shapes, tokens=tokens, reference_max_tokens=args.reference_max_tokens,
-                           rotations=args.rotations, iters=args.iters, tune=args.tune, seed=args.seed,
+                           rotations=args.rotations, iters=args.iters, tune=args.tune, tune_only=args.tune_only, seed=args.seed,
                            progress=not args.quiet)
     result = run_bench(options)
     result["command"] = "mxfp4-plugin " + " ".join(sys.argv[1:])
@@ -178,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rotations", type=int, default=4, help="input sets per timed graph (defeats the L2 cache)")
     bench.add_argument("--iters", type=int, default=20, help="graph replays per median")
     bench.add_argument("--tune", action="store_true", help="also time every candidate launch config of ours")
+    bench.add_argument("--tune-only", default=None, metavar="REGEX",
+                       help="with --tune: only the candidates whose description (as the tuning table prints it) "
+                            "matches this regular expression")
     bench.add_argument("--seed", type=int, default=0)
     bench.add_argument("--out", default="bench-out", help="directory for bench.json, bench.txt, bench.png")
     bench.add_argument("--quiet", action="store_true", help="no progress bar")

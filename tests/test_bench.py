@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mxfp4_plugin.bench import report, shapes
-from mxfp4_plugin.bench.runner import BenchOptions, backends_to_run, tune_timing
+from mxfp4_plugin.bench.runner import BenchOptions, backends_to_run, tune_candidates, tune_timing
 from mxfp4_plugin.platform import Platform
 
 
@@ -70,3 +70,22 @@ def test_bench_without_a_gpu_says_so():
     exe = Path(sys.executable).with_name("mxfp4-plugin")
     r = subprocess.run([exe, "bench", "--shapes", "gpt-oss-20b"], capture_output=True, text=True)
     assert r.returncode == 2 and "needs a CUDA GPU" in r.stderr
+
+
+def test_tune_only_narrows_the_candidates():
+    every = tune_candidates(4096)
+    tails = tune_candidates(4096, r"^grouped m256/\d+\+")
+    assert tails and set(tails) < set(every)
+    assert all(c.block_m == 256 and c.tail_m for c in tails)
+    assert tune_candidates(1) and not tune_candidates(1, "no such config")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tune-only", "m256"], "--tune-only: narrows --tune's candidates, but --tune was not given"),
+    (["--tune", "--tune-only", "m256(/"], "--tune-only: expected a regular expression, got 'm256(/'"),
+])
+def test_bad_tune_only_is_refused_by_name(args, message, capsys):
+    from mxfp4_plugin.cli import main
+
+    assert main(["bench", *args]) == 2
+    assert message in capsys.readouterr().err

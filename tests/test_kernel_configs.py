@@ -69,12 +69,24 @@ def test_bad_tail_m_is_refused(grouped, block_m, tail_m):
         MoEConfig(grouped, block_m, g, g, tail_m=tail_m)
 
 
-def test_tail_apart_needs_a_tail():
+def test_tail_launch_needs_a_tail():
     g = GemmConfig(64, 128, 4, 3)
-    with pytest.raises(ValueError, match="gemm2.tail_apart: launches the blocks with a tail apart, but tail_m is 0"):
-        MoEConfig(True, 64, g, GemmConfig(64, 128, 4, 3, tail_apart=True))
-    apart = MoEConfig(True, 64, GemmConfig(64, 128, 4, 3, tail_apart=True), g, tail_m=16)
+    with pytest.raises(ValueError, match="gemm2.tail_launch: launches the blocks with a tail apart, but tail_m is 0"):
+        MoEConfig(True, 64, g, GemmConfig(64, 128, 4, 3, tail_launch=g))
+    apart = MoEConfig(True, 64, GemmConfig(64, 128, 4, 3, tail_launch=g), g, tail_m=16)
     assert apart.describe() == "grouped m64+16 g1(n64 k128 w4 s3 tail-apart) g2(n64 k128 w4 s3)"
+    own = MoEConfig(True, 64, g, GemmConfig(64, 128, 4, 3, tail_launch=GemmConfig(64, 64, 4, 2)), tail_m=16)
+    assert own.describe() == "grouped m64+16 g1(n64 k128 w4 s3) g2(n64 k128 w4 s3 tail-apart(n64 k64 w4 s2))"
+
+
+def test_bad_tail_launch_is_refused():
+    g = GemmConfig(64, 128, 4, 3)
+    with pytest.raises(ValueError, match="tail_launch: expected a config without a tail launch or split-K of its own"):
+        GemmConfig(64, 128, 4, 3, tail_launch=GemmConfig(64, 128, 4, 3, tail_launch=g))
+    with pytest.raises(ValueError, match="tail_launch: expected a config without a tail launch or split-K of its own"):
+        GemmConfig(64, 128, 4, 3, tail_launch=GemmConfig(64, 128, 4, 3, split_k=2))
+    with pytest.raises(ValueError, match="gemm2.tail_launch.joint: only GEMM1"):
+        MoEConfig(True, 64, g, GemmConfig(64, 128, 4, 3, tail_launch=GemmConfig(64, 128, 4, 3, joint=True)), tail_m=16)
 
 
 def test_small_m_and_tail_m_show_in_the_description():

@@ -56,7 +56,7 @@ CASES = {
                                                         "grouped_small_m_joint_tokens_as_a", 0),
     # an expert's last block takes up to 16 pairs past the block's 16 (a second MMA on the same decoded
     # weights); with blocks of 32, those of at most 16 pairs on the narrow MMA too; every width must run.
-    # "apart": that GEMM runs the blocks with a tail in a second launch
+    # "apart": that GEMM runs the blocks with a tail in a second launch (GEMM1's with a config of its own)
     "bf16_grouped_tail_gemm1_apart_ragged_h192_i96": (3, 2, 192, 96, 24, "bfloat16", "swiglu_oai", "interleaved",
                                                       True, "grouped_tail_gemm1_apart", 0),
     "fp16_grouped_small_m_tail_joint_px_h192_i96": (5, 2, 192, 96, 70, "float16", "silu", "concatenated", False,
@@ -100,14 +100,15 @@ def run_case(name: str) -> dict:
               "grouped_small_m": MoEConfig(True, 32, GemmConfig(16, 128, 4, 1), GemmConfig(32, 64, 4, 1), small_m=16),
               "grouped_small_m_joint_tokens_as_a": MoEConfig(True, 32, GemmConfig(64, 64, 4, 1, False, joint=True),
                                                              GemmConfig(32, 64, 4, 1, False), small_m=16),
-              "grouped_tail_gemm1_apart": MoEConfig(True, 16, GemmConfig(16, 128, 4, 1, tail_apart=True),
+              "grouped_tail_gemm1_apart": MoEConfig(True, 16, GemmConfig(16, 128, 4, 1, tail_launch=GemmConfig(32, 64, 4, 1)),
                                                     GemmConfig(32, 64, 4, 1), tail_m=16),
               "grouped_small_m_tail_joint_px": MoEConfig(True, 32, GemmConfig(32, 64, 4, 1, joint=True, prefetch_x=True),
                                                          GemmConfig(32, 64, 4, 1, prefetch_x=True), small_m=16,
                                                          tail_m=16),
               "grouped_tail_gemm2_apart_tokens_as_a": MoEConfig(
                   True, 16, GemmConfig(16, 128, 4, 1, weights_as_a=False),
-                  GemmConfig(32, 64, 4, 1, weights_as_a=False, tail_apart=True), tail_m=16),
+                  GemmConfig(32, 64, 4, 1, weights_as_a=False, tail_launch=GemmConfig(32, 64, 4, 1, weights_as_a=False)),
+                  tail_m=16),
               None: None}[config_name]
     gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))
     tensors = random_layer(e, h, i, bias=bias, act_dtype=dtype, generator=gen)

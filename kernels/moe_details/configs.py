@@ -27,8 +27,9 @@ class GemmConfig:
     joint: bool = False  # GEMM1 only: gate and up rows in one MMA operand of 2 * block_n rows
     prefetch_x: bool = False  # weights as A only: activations a K step ahead in registers (else staged in
     #                           shared memory by the pipeliner, which lets the MMA run asynchronously)
-    tail_apart: bool = False  # with MoEConfig.tail_m: the blocks with a tail in a second launch of their own, so
-    #                           the tail's extra registers do not lower every other program's occupancy
+    tail_launch: GemmConfig | None = None  # with MoEConfig.tail_m: the blocks with a tail in a second launch of
+    #   their own, with this config (so the tail's extra registers do not lower every other program's occupancy,
+    #   and a wide block's tail may take fewer stages or a shorter K step to fit in shared memory)
 
     def __post_init__(self) -> None:
         if self.block_k < 32 or self.block_k & (self.block_k - 1):
@@ -39,6 +40,9 @@ class GemmConfig:
             raise ValueError(f"split_k: expected >= 1, got {self.split_k}")
         if self.prefetch_x and not self.weights_as_a:
             raise ValueError("prefetch_x: serves the weights-as-A orientation only, got weights_as_a=False")
+        if self.tail_launch is not None and (self.tail_launch.tail_launch is not None or self.tail_launch.split_k != 1):
+            raise ValueError(f"tail_launch: expected a config without a tail launch or split-K of its own, got "
+                             f"{self.tail_launch}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,14 +72,20 @@ class MoEConfig:
         for name, gemm in (("gemm1", self.gemm1), ("gemm2", self.gemm2)):
             if self.grouped and gemm.split_k != 1:
                 raise ValueError(f"{name}.split_k: split-K serves the decode path only, got {gemm.split_k}")
-            if gemm.tail_apart and not self.tail_m:
-                raise ValueError(f"{name}.tail_apart: launches the blocks with a tail apart, but tail_m is 0")
+            if gemm.tail_launch is not None and not self.tail_m:
+                raise ValueError(f"{name}.tail_launch: launches the blocks with a tail apart, but tail_m is 0")
+        if self.gemm2.tail_launch is not None and self.gemm2.tail_launch.joint:
+            raise ValueError("gemm2.tail_launch.joint: only GEMM1 has gate and up rows to join")
 
     def describe(self) -> str:
         g1, g2 = self.gemm1, self.gemm2
         def gemm(g: GemmConfig) -> str:
             flags = [" wB" * (not g.weights_as_a), f" sk{g.split_k}" * (g.split_k > 1), " joint" * g.joint,
-                     " px" * g.prefetch_x, " tail-apart" * g.tail_apart]
+                     " px" * g.prefetch_x]
+            tail = g.tail_launch
+            if tail is not None:  # "tail-apart" alone when the tail launch runs the same config
+                same = tail == dataclasses.replace(g, tail_launch=None)
+                flags.append(" tail-apart" + f"({gemm(tail)})" * (not same))
             return f"n{g.block_n} k{g.block_k} w{g.num_warps} s{g.num_stages}{''.join(flags)}"
 
         small = f"/{self.small_m}" * bool(self.small_m) + f"+{self.tail_m}" * bool(self.tail_m)
@@ -93,9 +103,19 @@ def _decode(n1, k1, w1, s1, n2, k2, w2, s2, split_k=1, px=False, split_k1=1) -> 
 
 def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True, px=False, joint=False, small=0,
              tail=0, apart=(False, False)) -> MoEConfig:
-    return MoEConfig(True, m, GemmConfig(n1, k1, w1, s1, weights_as_a, joint=joint, prefetch_x=px, tail_apart=apart[0]),
-                     GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px, tail_apart=apart[1]), small, tail)
+    """``apart`` per GEMM: False (tails in the one launch), True (a second launch, same config) or a dict
+    of the fields the tail launch changes (``{"num_stages": 2}``)."""
+    g1 = GemmConfig(n1, k1, w1, s1, weights_as_a, joint=joint, prefetch_x=px)
+    g2 = GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px)
+    def with_tail_launch(g: GemmConfig, how) -> GemmConfig:
+        if how is False:
+            return g
+        return dataclasses.replace(g, tail_launch=dataclasses.replace(g, **({} if how is True else how)))
+    return MoEConfig(True, m, with_tail_launch(g1, apart[0]), with_tail_launch(g2, apart[1]), small, tail)
 
+
+#: a tail launch's changes for 256-token blocks with tails of 32 or 64 (shared memory)
+_K64S4 = {"block_k": 64, "num_stages": 4}
 
 GPT_OSS_120B: ShapeKey = (128, 4, 2880, 2880)
 GPT_OSS_20B: ShapeKey = (32, 4, 2880, 2880)
@@ -203,7 +223,7 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     # where each expert gets about 128 pairs (round 11: gpt-oss-120b at 4096 tokens 2159 us against 2345,
     # DeepSeek-like 4558 against 4983). In one launch, the tail program's registers cost the 4-warp m32
     # and 8-warp m64 kernels a program per SM (GEMM1 156 -> 176, 118 -> 130): they lost (1149 against 1062
-    # us at 1024 tokens), hence ``tail_apart`` there.
+    # us at 1024 tokens), hence ``tail_launch`` (tails apart) there.
     _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=(True, True)),
     _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=32, apart=(True, True)),
     _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=16, apart=(True, False)),
@@ -211,9 +231,15 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32, tail=32),
     _grouped(128, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32),
     _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32),
-    # 256-token blocks: a tail of 16 is the most that fits (GEMM1 226 KB of shared memory at s3; 32 needs 238)
+    # 256-token blocks: a tail of 16 is the most that fits in one config (GEMM1 226 KB of shared memory at
+    # s3; 32 needs 238); tails of 32 or 64 (gpt-oss-20b at 4096 / 8192 tokens: 512 +- 22 and 1024 +- 31 pairs
+    # per expert) in a tail launch of shorter K steps (k64 s4: 164 / 180 KB) or fewer stages (k128 s2: 156 KB)
     _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=16, apart=(True, True)),
     _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=16, apart=(True, True)),
+    _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, apart=(_K64S4, _K64S4)),
+    _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=32, apart=(_K64S4, _K64S4)),
+    _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=32, apart=({"num_stages": 2}, _K64S4)),
+    _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=64, apart=(_K64S4, _K64S4)),
 )
 
 

@@ -17,6 +17,7 @@ import dataclasses
 import datetime
 import functools
 import platform as host
+import re
 import statistics
 
 import torch
@@ -41,6 +42,7 @@ class BenchOptions:
     rotations: int = 4
     iters: int = 20
     tune: bool = False
+    tune_only: str | None = None  # a regular expression: tune only candidates whose description matches
     seed: int = 0
     progress: bool = True
 
@@ -50,6 +52,16 @@ def tune_timing(options: BenchOptions) -> dict:
     a tune of ~40 candidates per point stays short. Its times rank candidates against each other;
     they read a few percent lower than the table's and are never compared with the peer's."""
     return {"routings": min(2, options.rotations), "iters": max(5, options.iters // 2)}
+
+
+def tune_candidates(tokens: int, only: str | None = None) -> list:
+    """The candidate configs ``--tune`` times at a token count: those that can win there
+    (``configs.worth_trying``) and, with ``--tune-only``, whose description matches that regular
+    expression (``re.search``)."""
+    from ..kernels.moe_details.configs import CANDIDATES, worth_trying
+
+    pattern = re.compile(only) if only else None
+    return [c for c in CANDIDATES if worth_trying(c, tokens) and (pattern is None or pattern.search(c.describe()))]
 
 
 def backends_to_run(spec: MoESpec, platform: Platform) -> tuple[dict[str, type[Backend]], list[str]]:
@@ -153,13 +165,10 @@ def _measure(name, backend, sets, check, expected, tokens, options) -> dict:
 
 def _tune(shape, spec, ours, sets, check, expected, tokens, options) -> list[dict]:
     from ..kernels.moe import fused_moe
-    from ..kernels.moe_details.configs import CANDIDATES, worth_trying
 
     timing = tune_timing(options)
     rows = []
-    for config in CANDIDATES:
-        if not worth_trying(config, tokens):
-            continue
+    for config in tune_candidates(tokens, options.tune_only):
         row = {"shape": shape, "tokens": tokens, "config": config.describe(), "grouped": config.grouped,
                "block_m": config.block_m, "gemm1": dataclasses.asdict(config.gemm1),
                "gemm2": dataclasses.asdict(config.gemm2)}
