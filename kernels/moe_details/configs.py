@@ -137,15 +137,15 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     (DEEPSEEK_LIKE, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=16,
                                    apart=(True, False))),
     (DEEPSEEK_LIKE, 4096, _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32, tail=32)),
-    (DEEPSEEK_LIKE, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=16,
-                                      apart=(True, True))),
+    (DEEPSEEK_LIKE, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=32,
+                                      apart=(_K64S4, _K64S4))),
     (ANY, 1, _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=2)),
     (ANY, 4, _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True)),
     (ANY, 256, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True)),
     (ANY, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=(True, True))),
     (ANY, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, apart=(True, True))),
     (ANY, 4096, _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32)),
-    (ANY, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=16, apart=(True, True))),
+    (ANY, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=32, apart=(_K64S4, _K64S4))),
 )
 
 #: Configurations ``mxfp4-plugin bench --tune`` tries, and the token counts it tries them at:
