@@ -6,6 +6,10 @@
 #   tune    bench plus every --tune candidate, one process per layer (a timeout keeps finished layers);
 #           env SHAPES, TOKENS, SHAPE_TIMEOUT, TUNE_ONLY (a regular expression: only those candidates)
 #   profile Nsight Compute counters (time, DRAM %, issue %, stall reasons) per kernel, ours and the peer's
+#   ab      the bench (SHAPES, TOKENS) on variants of one installed file, in turn, twice (A B A B): AB_FILE (its
+#           path in the package, e.g. kernels/moe_details/configs.py), AB_DIR (a folder of variants, *.py; the
+#           ignored /ab/ of the checkout, carried). The tune's ranking is not enough to ship a row: its
+#           shorter timing put round 12's rejected 8192-token rows 3% ahead, the bench's A/B 4% behind.
 # At most 8 files come back from $OUT: tune leaves tune.log and bench.json/bench.txt per layer.
 # KEEP_SITE=1 reuses the install of an earlier call in the same command (to A/B a variant of a file).
 # `.tk` holds OpenAI's triton_kernels (extracted from the vLLM wheel), `.whl` pluggy and tqdm.
@@ -54,5 +58,19 @@ case "${1:-bench}" in
     "$NCU" --profile-from-start off --clock-control none --csv --metrics "$M" \
         python3 "$R/benchmarks/profile_layer.py" ${CASES:-gpt-oss-120b:256 deepseek-like:64 gpt-oss-120b:8192} \
         >"$OUT/ncu.csv" 2>/tmp/ncu.err; echo "ncu: exit $?"; tail -3 /tmp/ncu.err ;;
-  *) echo "usage: gpu_run.sh tests|bench|tune|profile" >&2; exit 2 ;;
+  ab)
+    target=/tmp/site/mxfp4_plugin/${AB_FILE:?AB_FILE: the path of the varied file in the package}
+    [ -f "$target" ] || { echo "AB_FILE: expected a file of the installed package, got $AB_FILE" >&2; exit 2; }
+    shapes=${SHAPES:-gpt-oss-120b deepseek-like gpt-oss-20b}
+    for run in 1 2; do
+      for variant in "$R/${AB_DIR:-ab}"/*.py; do
+        name=$(basename "$variant" .py)
+        cp "$variant" "$target"; rm -rf "$(dirname "$target")/__pycache__"
+        python3 -m mxfp4_plugin.cli bench --quiet --shapes "${shapes// /,}" --tokens "${TOKENS:-1024,4096,8192}" \
+            --out "$OUT/$name-$run" >/dev/null 2>&1 || echo "$name: bench failed"
+        echo "== $name, run $run"; grep -E '^ *[a-z]|^ +[0-9]+ ' "$OUT/$name-$run/bench.txt" | grep -v '^note'
+        rm -f "$OUT/$name-$run/bench.png" "$OUT/$name-$run/bench.txt"
+      done
+    done | tee "$OUT/ab.txt" ;;
+  *) echo "usage: gpu_run.sh tests|bench|tune|profile|ab" >&2; exit 2 ;;
 esac
