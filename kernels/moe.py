@@ -132,6 +132,7 @@ def fused_moe(x: torch.Tensor, topk_weights: torch.Tensor, topk_ids: torch.Tenso
     act = torch.empty((num_pairs, experts.intermediate), dtype=x.dtype, device=x.device)
     out = torch.empty((m, experts.hidden), dtype=x.dtype, device=x.device)
     common = _common_constexprs(x.dtype, experts, config)
+    pdl = _pdl_options(x.device)
     if config.grouped:
         groups = routing.group_by_expert(ids, experts.num_experts, config.block_m, config.tail_m)
         blocks, bookkeeping = groups.max_blocks, (groups.sorted_pairs, groups.block_expert, groups.block_rows)
@@ -139,11 +140,11 @@ def fused_moe(x: torch.Tensor, topk_weights: torch.Tensor, topk_ids: torch.Tenso
         blocks, bookkeeping = num_pairs, (ids, ids, ids)  # unused when not grouped
     split_k = config.gemm2.split_k
     y = torch.empty((split_k, num_pairs, experts.hidden), dtype=torch.float32, device=x.device)
-    _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, common)
-    _gemm2(act, experts, y, ids, gammas, bookkeeping, blocks, config, common)
+    _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, common, pdl)
+    _gemm2(act, experts, y, ids, gammas, bookkeeping, blocks, config, common, pdl)
     grid = (m, triton.cdiv(experts.hidden, REDUCE_BLOCK))
     gemm.reduce_topk_kernel[grid](y, y.stride(0), y.stride(1), ids, out, out.stride(0), k, experts.hidden,
-                                  SPLIT_K=split_k, BLOCK=REDUCE_BLOCK, num_warps=4)
+                                  SPLIT_K=split_k, BLOCK=REDUCE_BLOCK, num_warps=4, **pdl)
     return out
 
 
@@ -161,6 +162,15 @@ def _common_constexprs(act_dtype: torch.dtype, experts: ExpertWeights, config: M
             "TAIL_M": config.tail_m}
 
 
+def _pdl_options(device: torch.device) -> dict:
+    """Programmatic dependent launch for the layer's GEMMs, gating and top-k sum on sm90+ GPUs: each
+    kernel's programs launch while the previous kernel runs its last wave and wait in the kernel
+    (``gemm._after_prior_kernels``) until its writes are visible, which hides the launch gap between
+    the layer's 3-5 dependent kernels. Off under the interpreter and before Hopper."""
+    on = device.type == "cuda" and not interpreting() and torch.cuda.get_device_capability(device)[0] >= 9
+    return {"PDL": on, "launch_pdl": on}
+
+
 def _weight_args(blocks: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None) -> tuple:
     """A GEMM kernel's weight operands: the codes as int32 words, scales, bias (the scales stand
     in, never read, when there is none) and their strides, in the kernels' argument order."""
@@ -172,12 +182,12 @@ def _weight_args(blocks: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor 
     return (words, scales, b, words.stride(0), words.stride(1) // 4, scales.stride(0), scales.stride(1), b.stride(0))
 
 
-def _launch_options(c: GemmConfig, common: dict, fold: bool) -> dict:
+def _launch_options(c: GemmConfig, common: dict, fold: bool, pdl: dict) -> dict:
     return dict(BLOCK_N=c.block_n, BLOCK_K=c.block_k, WEIGHTS_AS_A=c.weights_as_a, PREFETCH_X=c.prefetch_x,
-                num_warps=c.num_warps, num_stages=c.num_stages, FOLD=fold, **common)
+                num_warps=c.num_warps, num_stages=c.num_stages, FOLD=fold, **common, **pdl)
 
 
-def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, common):
+def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, common, pdl):
     """GEMM1 into ``act``; split over K, into float32 partial sums first, then ``gate_kernel``."""
     split_k = config.gemm1.split_k
     has_bias = int(experts.w13_bias is not None)
@@ -192,23 +202,23 @@ def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, com
             x, x.stride(0), *_weight_args(experts.w13, experts.w13_scale, experts.w13_bias),
             out, out.stride(0) if split_k > 1 else 0, out.stride(-2), ids, *bookkeeping,
             k, experts.intermediate, experts.hidden, has_bias, *gating, JOINT=launch.joint, SPLIT_K=split_k,
-            TAIL_PASS=tail_pass, **_launch_options(launch, common, experts.fold13))
+            TAIL_PASS=tail_pass, **_launch_options(launch, common, experts.fold13, pdl))
     if split_k > 1:
         b = experts.w13_bias if experts.w13_bias is not None else out
         grid = (act.shape[0], triton.cdiv(experts.intermediate, GATE_BLOCK))
         gemm.gate_kernel[grid](out, out.stride(0), out.stride(1), b, b.stride(0), ids, act, act.stride(0),
                                experts.intermediate, has_bias, *gating, SPLIT_K=split_k, BLOCK=GATE_BLOCK,
-                               num_warps=4)
+                               num_warps=4, **pdl)
 
 
-def _gemm2(act, experts, y, ids, gammas, bookkeeping, blocks, config, common):
+def _gemm2(act, experts, y, ids, gammas, bookkeeping, blocks, config, common, pdl):
     for launch, tail_pass in _launches(config.gemm2):
         grid = (blocks * triton.cdiv(experts.hidden, launch.block_n), config.gemm2.split_k)
         gemm.gemm2_kernel[grid](
             act, act.stride(0), *_weight_args(experts.w2, experts.w2_scale, experts.w2_bias),
             y, y.stride(0), y.stride(1), ids, gammas, *bookkeeping,
             experts.hidden, experts.intermediate, int(experts.w2_bias is not None),
-            SPLIT_K=config.gemm2.split_k, TAIL_PASS=tail_pass, **_launch_options(launch, common, experts.fold2))
+            SPLIT_K=config.gemm2.split_k, TAIL_PASS=tail_pass, **_launch_options(launch, common, experts.fold2, pdl))
 
 
 def _launches(c: GemmConfig) -> tuple[tuple[GemmConfig, int], ...]:

@@ -27,6 +27,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
+
 from .dequant import decode_tile
 
 SILU: tl.constexpr = tl.constexpr(0)
@@ -228,6 +230,17 @@ def _gated(gate, up, activation, alpha, limit):
     return out
 
 
+@triton.jit
+def _after_prior_kernels(PDL: tl.constexpr):
+    """With programmatic dependent launch (``PDL``, sm90+, the launch's ``launch_pdl``): wait until the
+    kernels before this one in the stream have finished and their writes are visible (before any load),
+    then let the next kernel's programs launch. So each kernel's programs are resident and waiting while
+    the one before it runs its last wave, instead of launching after it has drained."""
+    if PDL:
+        gdc_wait()
+        gdc_launch_dependents()
+
+
 @triton.jit(do_not_specialize=["has_bias", "activation"])
 def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn, stride_be,
                  act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
@@ -236,13 +249,14 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
                  DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
                  BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
                  PREFETCH_X: tl.constexpr, JOINT: tl.constexpr, SMALL_M: tl.constexpr, TAIL_M: tl.constexpr,
-                 TAIL_PASS: tl.constexpr, SPLIT_K: tl.constexpr):
+                 TAIL_PASS: tl.constexpr, SPLIT_K: tl.constexpr, PDL: tl.constexpr):
     """x [M, H] -> act [M*top_k, I]: gate rows ``n`` and up rows ``I + n`` of w13, bias, gating.
     ``has_bias`` (0/1) and ``activation`` (SILU/SWIGLU_OAI) are plain arguments, not
     specialised: one compiled kernel serves every layer; the branch costs nothing measurable.
     Split-K (decode path, grid axis 1): split ``s`` writes the float32 partial sums of its share of K
     (whole ``BLOCK_K`` steps), gate rows then up rows, to ``act[s, pair, :2I]``; ``gate_kernel``
     adds the splits and the bias and applies the gating."""
+    _after_prior_kernels(PDL)
     # Which program runs this block: at most SMALL_M pairs (an expert's last block), an MMA of SMALL_M
     # token columns; more than BLOCK_M (an expert's last block with its tail), a second MMA of TAIL_M
     # columns on the same decoded weights; else the BLOCK_M one. Without SMALL_M / TAIL_M, `wide` stays
@@ -380,10 +394,11 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
                  DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
                  BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
                  PREFETCH_X: tl.constexpr, SPLIT_K: tl.constexpr, SMALL_M: tl.constexpr, TAIL_M: tl.constexpr,
-                 TAIL_PASS: tl.constexpr):
+                 TAIL_PASS: tl.constexpr, PDL: tl.constexpr):
     """act [M*top_k, I] -> y [SPLIT_K, M*top_k, H] float32: down projection, bias, router weight.
     Split-K (grid axis 1): split ``s`` sums its share of K (whole ``BLOCK_K`` steps) into
     ``y[s]``; split 0 adds the bias; ``reduce_topk_kernel`` sums the splits with the slots."""
+    _after_prior_kernels(PDL)
     # Which program runs this block: at most SMALL_M pairs (an expert's last block), an MMA of SMALL_M
     # token columns; more than BLOCK_M (an expert's last block with its tail), a second MMA of TAIL_M
     # columns on the same decoded weights; else the BLOCK_M one. Without SMALL_M / TAIL_M, `wide` stays
@@ -474,9 +489,10 @@ def _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
 
 @triton.jit
 def reduce_topk_kernel(y_ptr, stride_ys, stride_ym, ids_ptr, out_ptr, stride_om, top_k, n, SPLIT_K: tl.constexpr,
-                       BLOCK: tl.constexpr):
+                       BLOCK: tl.constexpr, PDL: tl.constexpr):
     """out[m, :] = sum over the token's slots with a local expert and over the K splits of
     y[split, m * top_k + slot, :]."""
+    _after_prior_kernels(PDL)
     m = tl.program_id(0)
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
@@ -492,10 +508,11 @@ def reduce_topk_kernel(y_ptr, stride_ys, stride_ym, ids_ptr, out_ptr, stride_om,
 
 @triton.jit(do_not_specialize=["has_bias", "activation"])
 def gate_kernel(h_ptr, stride_hs, stride_hm, b_ptr, stride_be, ids_ptr, act_ptr, stride_am, n_half, has_bias,
-                activation, alpha, limit, SPLIT_K: tl.constexpr, BLOCK: tl.constexpr):
+                activation, alpha, limit, SPLIT_K: tl.constexpr, BLOCK: tl.constexpr, PDL: tl.constexpr):
     """After a split-K GEMM1: ``act[p, n] = gated(sum_s h[s, p, n] + b_gate, sum_s h[s, p, I + n] + b_up)``
     for pair ``p`` (grid axis 0) and a block of ``n``; pairs with local expert -1 are left alone
     (GEMM2 skips them)."""
+    _after_prior_kernels(PDL)
     p = tl.program_id(0)
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n_half
