@@ -14,7 +14,9 @@
   and gating: more programs for a handful of pairs); larger ones group pairs by expert first
   (``configs.py``), and a GEMM whose config launches tails apart runs twice (the blocks with a
   tail in the second launch).
-  No host synchronisation and no data-dependent sizes: safe to capture in a CUDA graph.
+  No host synchronisation and no data-dependent sizes: safe to capture in a CUDA graph. On Hopper
+  and later the GEMMs, gating and top-k sum launch with programmatic dependent launch
+  (``_pdl_options``): each one's programs are resident while the previous kernel finishes.
 
 Under the Triton interpreter (``TRITON_INTERPRET=1``, CPU tensors) the same kernels run with
 float32 MMA operands and the NIBBLES layout, so CI checks their numerics without a GPU.

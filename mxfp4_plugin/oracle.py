@@ -21,10 +21,10 @@ AUTO = "auto"
 
 # Preference per platform family, best first. Keys are Platform.family values; "cuda" is
 # any CUDA family without a row of its own. Only registered backends may appear here.
-# Measured on an H200 (BENCHMARKS.md round 11, `mxfp4-plugin bench`, CUDA graphs, one run), ours
-# against triton_kernels at 1 / 4 / 16..256 / 1024 / 4096 / 8192 tokens: gpt-oss-120b 2.25x / 1.56x /
-# 1.07-1.15x / 1.28x / 1.11x / 1.09x, gpt-oss-20b 2.29x / 1.54x / 1.17-1.24x / 1.13x / 1.00x / 0.97x,
-# DeepSeek-like 1.78x / 1.23x / 0.94-0.98x / 1.11x / 1.05x / 1.06x. A layer gets one backend for all
+# Measured on an H200 (BENCHMARKS.md round 12, `mxfp4-plugin bench`, CUDA graphs, one run), ours
+# against triton_kernels at 1 / 4 / 16..256 / 1024 / 4096 / 8192 tokens: gpt-oss-120b 2.38x / 1.58x /
+# 1.03-1.09x / 1.21x / 1.15x / 1.07x, gpt-oss-20b 2.41x / 1.57x / 1.13-1.24x / 1.13x / 1.00x / 1.00x,
+# DeepSeek-like 1.86x / 1.24x / 0.94-0.98x / 1.11x / 1.04x / 1.05x. A layer gets one backend for all
 # batch sizes: ours is first on Hopper (faster at 1-4 tokens and at every size of gpt-oss-120b,
 # elsewhere at most 6% behind); MXFP4_PLUGIN_BACKEND=triton_kernels picks the peer.
 # FlashInfer CUTLASS and Marlin are unmeasured here (not runnable on the GPU machine) and

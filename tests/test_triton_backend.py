@@ -30,7 +30,7 @@ def test_oracle_places_triton_as_measured_and_never_picks_it_on_cpu():
     from mxfp4_plugin.plugins import registered_backends
 
     backends = registered_backends()
-    # Hopper: ours first (BENCHMARKS.md round 11), triton_kernels next and chosen by name
+    # Hopper: ours first (BENCHMARKS.md round 12), triton_kernels next and chosen by name
     assert choose(SPEC, H100, backends=backends).name == "triton"  # H100 here has no triton_kernels
     hopper = Platform("cuda", (9, 0), frozenset({"triton", "triton_kernels"}), "fake H200",
                       {"triton_kernels": "3.5.1 at triton_kernels"})
@@ -45,3 +45,11 @@ def test_oracle_places_triton_as_measured_and_never_picks_it_on_cpu():
     cpu = choose(SPEC, Platform("cpu", packages=frozenset({"triton"})), backends=backends)
     assert cpu.name == "reference"
     assert {c.backend: c.verdict for c in cpu.candidates}.get("triton") in (None, "rejected")
+
+
+def test_programmatic_dependent_launch_only_on_a_gpu(monkeypatch):
+    from mxfp4_plugin.kernels import moe
+
+    assert moe._pdl_options(torch.device("cpu")) == {"PDL": False, "launch_pdl": False}
+    monkeypatch.setenv("TRITON_INTERPRET", "1")  # the interpreter runs no griddepcontrol, even given a GPU
+    assert moe._pdl_options(torch.device("cuda", 0)) == {"PDL": False, "launch_pdl": False}

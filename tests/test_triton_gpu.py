@@ -181,7 +181,7 @@ def test_every_shipped_and_candidate_config(config):
 
 
 def test_oracle_ranks_triton_here_as_measured():
-    """Hopper: ours first (BENCHMARKS.md round 11), triton_kernels next where it is installed;
+    """Hopper: ours first (BENCHMARKS.md round 12), triton_kernels next where it is installed;
     both verified on sm90."""
     from mxfp4_plugin import choose
 
