@@ -167,8 +167,8 @@ def _common_constexprs(act_dtype: torch.dtype, experts: ExpertWeights, config: M
 def _pdl_options(device: torch.device) -> dict:
     """Programmatic dependent launch for the layer's GEMMs, gating and top-k sum on sm90+ GPUs: each
     kernel's programs launch while the previous kernel runs its last wave and wait in the kernel
-    (``gemm._after_prior_kernels``) until its writes are visible, which hides the launch gap between
-    the layer's 3-5 dependent kernels. Off under the interpreter and before Hopper."""
+    (``gemm._after_prior_kernels``) until its writes are visible, which hides the launch gaps between
+    the layer's dependent kernels (3-7 of them). Off under the interpreter and before Hopper."""
     on = device.type == "cuda" and not interpreting() and torch.cuda.get_device_capability(device)[0] >= 9
     return {"PDL": on, "launch_pdl": on}
 

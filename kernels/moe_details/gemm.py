@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import triton
 import triton.language as tl
-
 from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
 
 from .dequant import decode_tile
@@ -235,7 +234,9 @@ def _after_prior_kernels(PDL: tl.constexpr):
     """With programmatic dependent launch (``PDL``, sm90+, the launch's ``launch_pdl``): wait until the
     kernels before this one in the stream have finished and their writes are visible (before any load),
     then let the next kernel's programs launch. So each kernel's programs are resident and waiting while
-    the one before it runs its last wave, instead of launching after it has drained."""
+    the one before it runs its last wave, instead of launching after it has drained. (Letting the next
+    kernel launch before waiting made every kernel of a 1-token layer resident at once, and the waiting
+    programs slowed the running GEMM1: 45.6 against 36.7 us on gpt-oss-120b, BENCHMARKS.md round 12.)"""
     if PDL:
         gdc_wait()
         gdc_launch_dependents()
