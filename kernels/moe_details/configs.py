@@ -116,6 +116,8 @@ def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True, px=False, joi
 
 #: a tail launch's changes for 256-token blocks with tails of 32 or 64 (shared memory)
 _K64S4 = {"block_k": 64, "num_stages": 4}
+#: a GEMM2 tail launch on the 8-warp n128 k128 tile when the main launch runs one warpgroup
+_N128W8 = {"block_n": 128, "block_k": 128, "num_warps": 8}
 
 GPT_OSS_120B: ShapeKey = (128, 4, 2880, 2880)
 GPT_OSS_20B: ShapeKey = (32, 4, 2880, 2880)
@@ -241,6 +243,12 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=16, apart=(True, True)),
     _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=32, apart=(_K64S4, _K64S4)),
     _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=64, apart=(_K64S4, _K64S4)),
+    # GEMM2 of 256-token blocks on one warpgroup of 64 rows with K steps of 64: 252 registers and 104 KB of
+    # shared memory, two programs per SM that do not wait on each other's barriers (the 8-warp n128 tile
+    # holds one); with a tail, the tail launch keeps the n128 tile (n64 w4 spills with a tail of 16)
+    _grouped(256, 64, 128, 8, 3, 64, 64, 4, 3, joint=True, small=64),
+    _grouped(256, 64, 128, 8, 3, 64, 64, 4, 3, joint=True, small=32, tail=16, apart=(True, _N128W8)),
+    _grouped(256, 64, 128, 8, 3, 64, 64, 4, 3, joint=True, small=64, tail=16, apart=(True, _N128W8)),
 )
 
 
