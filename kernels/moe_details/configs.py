@@ -116,8 +116,6 @@ def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True, px=False, joi
 
 #: a tail launch's changes for 256-token blocks with tails of 32 or 64 (shared memory)
 _K64S4 = {"block_k": 64, "num_stages": 4}
-#: a GEMM2 tail launch on the 8-warp n128 k128 tile when the main launch runs one warpgroup
-_N128W8 = {"block_n": 128, "block_k": 128, "num_warps": 8}
 
 GPT_OSS_120B: ShapeKey = (128, 4, 2880, 2880)
 GPT_OSS_20B: ShapeKey = (32, 4, 2880, 2880)
@@ -147,7 +145,7 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     (ANY, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=(True, True))),
     (ANY, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, apart=(True, True))),
     (ANY, 4096, _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32)),
-    (ANY, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=16, apart=(True, True))),
+    (ANY, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=16, apart=(True, True))),
 )
 
 #: Configurations ``mxfp4-plugin bench --tune`` tries, and the token counts it tries them at:
@@ -233,22 +231,20 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32, tail=32),
     _grouped(128, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32),
     _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32),
-    # 256-token blocks: a tail of 16 is the most that fits in one config (GEMM1 226 KB of shared memory at
+    # 256-token blocks: gpt-oss-120b past 4096 tokens takes m256/64+16 since round 12 (A/B of the bench, two
+    # runs each: 3784.6 / 3785.0 us against 3829.5 / 3833.9 for round 11's m256/32+16).
+    # A tail of 16 is the most that fits in one config (GEMM1 226 KB of shared memory at
     # s3; 32 needs 238); tails of 32 or 64 (gpt-oss-20b at 4096 / 8192 tokens: 512 +- 22 and 1024 +- 31 pairs
     # per expert) in a tail launch of shorter K steps (k64 s4: 164 / 180 KB). Round 12: no gain on
     # gpt-oss-20b (tune 3513 / 3532 us against 3444 for m256/64 at 8192); first in the tune at 8192 on the
     # other layers, but 3.5-4% behind the shipped rows in an A/B of the bench (two runs each, one process:
     # gpt-oss-120b 3935 / 3952 against 3795 / 3779 us, DeepSeek-like 7753 / 7792 against 7453 / 7469).
+    # Also lost (round 12's second tune): GEMM2 of these blocks on one warpgroup, n64 k64 w4 s3 (252
+    # registers, two programs per SM): 3-12% behind the n128 w8 tile on every layer at 4096 and 8192.
     _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=16, apart=(True, True)),
     _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=16, apart=(True, True)),
     _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=32, apart=(_K64S4, _K64S4)),
     _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=64, apart=(_K64S4, _K64S4)),
-    # GEMM2 of 256-token blocks on one warpgroup of 64 rows with K steps of 64: 252 registers and 104 KB of
-    # shared memory, two programs per SM that do not wait on each other's barriers (the 8-warp n128 tile
-    # holds one); with a tail, the tail launch keeps the n128 tile (n64 w4 spills with a tail of 16)
-    _grouped(256, 64, 128, 8, 3, 64, 64, 4, 3, joint=True, small=64),
-    _grouped(256, 64, 128, 8, 3, 64, 64, 4, 3, joint=True, small=32, tail=16, apart=(True, _N128W8)),
-    _grouped(256, 64, 128, 8, 3, 64, 64, 4, 3, joint=True, small=64, tail=16, apart=(True, _N128W8)),
 )
 
 
