@@ -233,8 +233,8 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32),
     # 256-token blocks: gpt-oss-120b past 4096 tokens takes m256/64+16 since round 12 (A/B of the bench, two
     # runs each: 3784.6 / 3785.0 us against 3829.5 / 3833.9 for round 11's m256/32+16).
-    # A tail of 16 is the most that fits in one config (GEMM1 226 KB of shared memory at
-    # s3; 32 needs 238); tails of 32 or 64 (gpt-oss-20b at 4096 / 8192 tokens: 512 +- 22 and 1024 +- 31 pairs
+    # A tail of 16 is the most that fits in one config (GEMM1 226 KB of shared memory at s3; 32 needs 238);
+    # tails of 32 or 64 (gpt-oss-20b at 4096 / 8192 tokens: 512 +- 22 and 1024 +- 31 pairs
     # per expert) in a tail launch of shorter K steps (k64 s4: 164 / 180 KB). Round 12: no gain on
     # gpt-oss-20b (tune 3513 / 3532 us against 3444 for m256/64 at 8192); first in the tune at 8192 on the
     # other layers, but 3.5-4% behind the shipped rows in an A/B of the bench (two runs each, one process:
