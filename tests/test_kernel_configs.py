@@ -36,6 +36,10 @@ def test_unknown_shapes_take_the_any_rows():
     (dict(block_n=64, block_k=64, num_warps=4, num_stages=3, split_k=0), "split_k: expected >= 1, got 0"),
     (dict(block_n=64, block_k=64, num_warps=4, num_stages=3, weights_as_a=False, prefetch_x=True),
      "prefetch_x: serves the weights-as-A orientation only"),
+    (dict(block_n=64, block_k=64, num_warps=4, num_stages=3, maxnreg=16),
+     "maxnreg: expected None or 32..255 registers per thread, got 16"),
+    (dict(block_n=64, block_k=64, num_warps=4, num_stages=3, maxnreg=256),
+     "maxnreg: expected None or 32..255 registers per thread, got 256"),
 ])
 def test_bad_gemm_config_names_the_field(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -94,6 +98,12 @@ def test_small_m_and_tail_m_show_in_the_description():
     assert MoEConfig(True, 64, g, g, 32).describe().startswith("grouped m64/32 g1(")
     assert MoEConfig(True, 64, g, g, 32, 16).describe().startswith("grouped m64/32+16 g1(")
     assert MoEConfig(True, 64, g, g, tail_m=64).describe().startswith("grouped m64+64 g1(")
+
+
+def test_register_cap_shows_in_the_description():
+    capped = GemmConfig(128, 128, 4, 3, prefetch_x=True, maxnreg=128)
+    assert MoEConfig(True, 16, GemmConfig(64, 256, 4, 4), capped).describe() == \
+        "grouped m16 g1(n64 k256 w4 s4) g2(n128 k128 w4 s3 px r128)"
 
 
 def test_tuning_tries_decode_only_where_it_can_win():

@@ -27,6 +27,9 @@ class GemmConfig:
     joint: bool = False  # GEMM1 only: gate and up rows in one MMA operand of 2 * block_n rows
     prefetch_x: bool = False  # weights as A only: activations a K step ahead in registers (else staged in
     #                           shared memory by the pipeliner, which lets the MMA run asynchronously)
+    maxnreg: int | None = None  # registers per thread at most (ptxas's cap; None: its own choice). Where registers,
+    #   not shared memory, bound the programs per SM: DeepSeek-like's n128 GEMM2 tile takes 168 (3 programs of
+    #   4 warps per SM) unless capped at 128 (4 per SM, no spill in the K loop)
     tail_launch: GemmConfig | None = None  # with MoEConfig.tail_m: the blocks with a tail in a second launch of
     #   their own, with this config (so the tail's extra registers do not lower every other program's occupancy,
     #   and a wide block's tail may take fewer stages or a shorter K step to fit in shared memory)
@@ -40,6 +43,8 @@ class GemmConfig:
             raise ValueError(f"split_k: expected >= 1, got {self.split_k}")
         if self.prefetch_x and not self.weights_as_a:
             raise ValueError("prefetch_x: serves the weights-as-A orientation only, got weights_as_a=False")
+        if self.maxnreg is not None and not 32 <= self.maxnreg <= 255:
+            raise ValueError(f"maxnreg: expected None or 32..255 registers per thread, got {self.maxnreg}")
         if self.tail_launch is not None and (self.tail_launch.tail_launch is not None or self.tail_launch.split_k != 1):
             raise ValueError(f"tail_launch: expected a config without a tail launch or split-K of its own, got "
                              f"{self.tail_launch}")
@@ -81,7 +86,7 @@ class MoEConfig:
         g1, g2 = self.gemm1, self.gemm2
         def gemm(g: GemmConfig) -> str:
             flags = [" wB" * (not g.weights_as_a), f" sk{g.split_k}" * (g.split_k > 1), " joint" * g.joint,
-                     " px" * g.prefetch_x]
+                     " px" * g.prefetch_x, f" r{g.maxnreg}" * (g.maxnreg is not None)]
             tail = g.tail_launch
             if tail is not None:  # "tail-apart" alone when the tail launch runs the same config
                 same = tail == dataclasses.replace(g, tail_launch=None)
@@ -96,17 +101,18 @@ ANY = None
 ShapeKey = tuple[int, int, int, int]
 
 
-def _decode(n1, k1, w1, s1, n2, k2, w2, s2, split_k=1, px=False, split_k1=1) -> MoEConfig:
-    return MoEConfig(False, 16, GemmConfig(n1, k1, w1, s1, split_k=split_k1, prefetch_x=px),
-                     GemmConfig(n2, k2, w2, s2, split_k=split_k, prefetch_x=px))
+def _decode(n1, k1, w1, s1, n2, k2, w2, s2, split_k=1, px=False, split_k1=1, regs=(None, None)) -> MoEConfig:
+    """``regs``: each GEMM's ``maxnreg``."""
+    return MoEConfig(False, 16, GemmConfig(n1, k1, w1, s1, split_k=split_k1, prefetch_x=px, maxnreg=regs[0]),
+                     GemmConfig(n2, k2, w2, s2, split_k=split_k, prefetch_x=px, maxnreg=regs[1]))
 
 
 def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True, px=False, joint=False, small=0,
-             tail=0, apart=(False, False)) -> MoEConfig:
+             tail=0, apart=(False, False), regs=(None, None)) -> MoEConfig:
     """``apart`` per GEMM: False (tails in the one launch), True (a second launch, same config) or a dict
-    of the fields the tail launch changes (``{"num_stages": 2}``)."""
-    g1 = GemmConfig(n1, k1, w1, s1, weights_as_a, joint=joint, prefetch_x=px)
-    g2 = GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px)
+    of the fields the tail launch changes (``{"num_stages": 2}``); ``regs``: each GEMM's ``maxnreg``."""
+    g1 = GemmConfig(n1, k1, w1, s1, weights_as_a, joint=joint, prefetch_x=px, maxnreg=regs[0])
+    g2 = GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px, maxnreg=regs[1])
     def with_tail_launch(g: GemmConfig, how) -> GemmConfig:
         if how is False:
             return g
@@ -211,6 +217,13 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _grouped(16, 64, 256, 4, 4, 128, 128, 4, 4, px=True),
     _grouped(16, 64, 256, 4, 4, 128, 64, 4, 4, px=True),
     _grouped(16, 64, 128, 4, 3, 128, 128, 4, 3, px=True),
+    # GEMM2 capped at 128 registers (168 uncapped: 4 programs per SM instead of 3, no spill in the K loop).
+    # Nsight at 256 tokens on the DeepSeek-like layer (round 13): our GEMM2 issues on 54% of the cycles with 12
+    # warps per SM, the peer's on 72% with 16 (124 registers), though it executes 13% more instructions. The
+    # cap did not pay: grouped 1-5% behind the uncapped tile (tune, 16-256 tokens); the decode row at 2 and 4
+    # tokens level with it in an A/B of the bench (DeepSeek-like 163.8 / 164.6 against 164.2 / 164.2 us).
+    _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True, regs=(None, 128)),
+    _grouped(16, 64, 256, 4, 4, 128, 128, 4, 3, px=True, regs=(None, 128)),
     # prefill GEMM1 with 256 weight rows (128 gate + 128 up) x 128 tokens per 8-warp program: each
     # activation tile read from L2 serves twice the rows of the 128-row tiles (241 registers, 66 KB).
     # First for gpt-oss-120b at 4096 tokens (2363 us against 2519 for the 128-row tile, round 10);
