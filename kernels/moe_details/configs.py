@@ -29,7 +29,8 @@ class GemmConfig:
     #                           shared memory by the pipeliner, which lets the MMA run asynchronously)
     maxnreg: int | None = None  # registers per thread at most (ptxas's cap; None: its own choice). Where registers,
     #   not shared memory, bound the programs per SM: DeepSeek-like's n128 GEMM2 tile takes 168 (3 programs of
-    #   4 warps per SM) unless capped at 128 (4 per SM, no spill in the K loop)
+    #   4 warps per SM) unless capped at 128 (4 per SM, no spill in the K loop); no shipped row uses it (round 13:
+    #   no gain, see the capped candidates)
     tail_launch: GemmConfig | None = None  # with MoEConfig.tail_m: the blocks with a tail in a second launch of
     #   their own, with this config (so the tail's extra registers do not lower every other program's occupancy,
     #   and a wide block's tail may take fewer stages or a shorter K step to fit in shared memory)
