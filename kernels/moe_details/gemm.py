@@ -242,6 +242,38 @@ def _after_prior_kernels(PDL: tl.constexpr):
         gdc_launch_dependents()
 
 
+@triton.jit
+def _serve_block(program: tl.constexpr, args, n_rows, block_rows_ptr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr,
+                 SMALL_M: tl.constexpr, TAIL_M: tl.constexpr, TAIL_PASS: tl.constexpr):
+    """Runs ``program(*args, TILE_M=..., TAIL_M=...)`` (``_gemm1_program`` or ``_gemm2_program``) for
+    this program's block of pairs: at most ``SMALL_M`` pairs (an expert's last block), an MMA of
+    ``SMALL_M`` token columns; more than ``BLOCK_M`` (an expert's last block with its tail), a second
+    MMA of ``TAIL_M`` columns on the same decoded weights; else the ``BLOCK_M`` one. Without
+    ``SMALL_M`` / ``TAIL_M``, ``wide`` stays the constant True and ``tail`` False, and only the programs
+    the config can run are compiled. ``TAIL_PASS`` 1 / 2: this launch runs every block but those with
+    a tail / only those (the tail program needs more registers, which in one kernel would cost every
+    program its occupancy); 0: all blocks."""
+    rows = 0
+    if SMALL_M > 0 or TAIL_M > 0:
+        rows = tl.load(block_rows_ptr + _block_of_pairs(n_rows, BLOCK_N))
+    wide = True
+    if SMALL_M > 0:
+        wide = rows > SMALL_M
+        if not wide:
+            if TAIL_PASS != 2:
+                program(*args, TILE_M=SMALL_M, TAIL_M=0)
+    if wide:
+        tail = False
+        if TAIL_M > 0:
+            tail = rows > BLOCK_M
+            if tail:
+                if TAIL_PASS != 1:
+                    program(*args, TILE_M=BLOCK_M, TAIL_M=TAIL_M)
+        if not tail:
+            if TAIL_PASS != 2:
+                program(*args, TILE_M=BLOCK_M, TAIL_M=0)
+
+
 @triton.jit(do_not_specialize=["has_bias", "activation"])
 def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn, stride_be,
                  act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
@@ -258,43 +290,14 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
     (whole ``BLOCK_K`` steps), gate rows then up rows, to ``act[s, pair, :2I]``; ``gate_kernel``
     adds the splits and the bias and applies the gating."""
     _after_prior_kernels(PDL)
-    # Which program runs this block: at most SMALL_M pairs (an expert's last block), an MMA of SMALL_M
-    # token columns; more than BLOCK_M (an expert's last block with its tail), a second MMA of TAIL_M
-    # columns on the same decoded weights; else the BLOCK_M one. Without SMALL_M / TAIL_M, `wide` stays
-    # the constant True and `tail` False, and only the programs the config can run are compiled.
-    # TAIL_PASS 1 / 2: this launch runs every block but those with a tail / only those (the tail program
-    # needs more registers, which in one kernel would cost every program its occupancy); 0: all blocks.
-    rows = 0
-    if SMALL_M > 0 or TAIL_M > 0:
-        rows = tl.load(block_rows_ptr + _block_of_pairs(n_half, BLOCK_N))
-    wide = True
-    if SMALL_M > 0:
-        wide = rows > SMALL_M
-        if not wide:
-            if TAIL_PASS != 2:
-                _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
-                               stride_be, act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
-                               block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit, GROUPED,
-                               WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, SMALL_M, 0,
-                               BLOCK_K, FOLD, PREFETCH_X, JOINT, SPLIT_K)
-    if wide:
-        tail = False
-        if TAIL_M > 0:
-            tail = rows > BLOCK_M
-            if tail:
-                if TAIL_PASS != 1:
-                    _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
-                                   stride_be, act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
-                                   block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit,
-                                   GROUPED, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M,
-                                   BLOCK_M, TAIL_M, BLOCK_K, FOLD, PREFETCH_X, JOINT, SPLIT_K)
-        if not tail:
-            if TAIL_PASS != 2:
-                _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
-                               stride_be, act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr,
-                               block_rows_ptr, top_k, n_half, k_true, has_bias, activation, alpha, limit, GROUPED,
-                               WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, BLOCK_M, 0,
-                               BLOCK_K, FOLD, PREFETCH_X, JOINT, SPLIT_K)
+    # The arguments inline: Triton 3.6 turns a tuple assigned to a variable into tensors, which the
+    # PRECISION string cannot become.
+    _serve_block(_gemm1_program,
+                 (x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn, stride_be,
+                  act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr, top_k, n_half,
+                  k_true, has_bias, activation, alpha, limit, GROUPED, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION,
+                  BLOCK_N, BLOCK_M + TAIL_M, BLOCK_K, FOLD, PREFETCH_X, JOINT, SPLIT_K),
+                 n_half, block_rows_ptr, BLOCK_N, BLOCK_M, SMALL_M, TAIL_M, TAIL_PASS)
 
 
 @triton.jit
@@ -329,8 +332,8 @@ def _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
                    top_k, n_half, k_true, has_bias, activation, alpha, limit,
                    GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
                    DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, PLACES: tl.constexpr,
-                   TILE_M: tl.constexpr, TAIL_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
-                   PREFETCH_X: tl.constexpr, JOINT: tl.constexpr, SPLIT_K: tl.constexpr):
+                   BLOCK_K: tl.constexpr, FOLD: tl.constexpr, PREFETCH_X: tl.constexpr, JOINT: tl.constexpr,
+                   SPLIT_K: tl.constexpr, TILE_M: tl.constexpr, TAIL_M: tl.constexpr):
     """GEMM1 for this program's block of pairs (its first ``TILE_M`` places, then ``TAIL_M`` more)
     and block of gate/up rows. ``JOINT``: both row sets in one MMA operand (else two MMAs sharing
     the activations)."""
@@ -400,43 +403,12 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
     Split-K (grid axis 1): split ``s`` sums its share of K (whole ``BLOCK_K`` steps) into
     ``y[s]``; split 0 adds the bias; ``reduce_topk_kernel`` sums the splits with the slots."""
     _after_prior_kernels(PDL)
-    # Which program runs this block: at most SMALL_M pairs (an expert's last block), an MMA of SMALL_M
-    # token columns; more than BLOCK_M (an expert's last block with its tail), a second MMA of TAIL_M
-    # columns on the same decoded weights; else the BLOCK_M one. Without SMALL_M / TAIL_M, `wide` stays
-    # the constant True and `tail` False, and only the programs the config can run are compiled.
-    # TAIL_PASS 1 / 2: this launch runs every block but those with a tail / only those (the tail program
-    # needs more registers, which in one kernel would cost every program its occupancy); 0: all blocks.
-    rows = 0
-    if SMALL_M > 0 or TAIL_M > 0:
-        rows = tl.load(block_rows_ptr + _block_of_pairs(n_out, BLOCK_N))
-    wide = True
-    if SMALL_M > 0:
-        wide = rows > SMALL_M
-        if not wide:
-            if TAIL_PASS != 2:
-                _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
-                               stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
-                               block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A,
-                               LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, SMALL_M, 0, BLOCK_K, FOLD,
-                               PREFETCH_X, SPLIT_K)
-    if wide:
-        tail = False
-        if TAIL_M > 0:
-            tail = rows > BLOCK_M
-            if tail:
-                if TAIL_PASS != 1:
-                    _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
-                                   stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
-                                   block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A,
-                                   LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, BLOCK_M, TAIL_M, BLOCK_K,
-                                   FOLD, PREFETCH_X, SPLIT_K)
-        if not tail:
-            if TAIL_PASS != 2:
-                _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn,
-                               stride_be, y_ptr, stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr,
-                               block_expert_ptr, block_rows_ptr, n_out, k_true, has_bias, GROUPED, WEIGHTS_AS_A,
-                               LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M, BLOCK_M, 0, BLOCK_K, FOLD,
-                               PREFETCH_X, SPLIT_K)
+    _serve_block(_gemm2_program,  # (the arguments inline, as in gemm1_kernel)
+                 (a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn, stride_be, y_ptr,
+                  stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr, n_out,
+                  k_true, has_bias, GROUPED, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M,
+                  BLOCK_K, FOLD, PREFETCH_X, SPLIT_K),
+                 n_out, block_rows_ptr, BLOCK_N, BLOCK_M, SMALL_M, TAIL_M, TAIL_PASS)
 
 
 @triton.jit
@@ -456,8 +428,8 @@ def _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
                    block_rows_ptr, n_out, k_true, has_bias,
                    GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
                    DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, PLACES: tl.constexpr,
-                   TILE_M: tl.constexpr, TAIL_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
-                   PREFETCH_X: tl.constexpr, SPLIT_K: tl.constexpr):
+                   BLOCK_K: tl.constexpr, FOLD: tl.constexpr, PREFETCH_X: tl.constexpr, SPLIT_K: tl.constexpr,
+                   TILE_M: tl.constexpr, TAIL_M: tl.constexpr):
     """GEMM2 for this program's block of pairs (its first ``TILE_M`` places, then ``TAIL_M`` more)
     and block of output rows."""
     expert, pair, valid_m, offs_n = _program_tile(n_out, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
@@ -489,6 +461,15 @@ def _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
 
 
 @triton.jit
+def _sum_of_splits(ptrs, stride_split, mask, SPLIT_K: tl.constexpr, BLOCK: tl.constexpr):
+    """``sum_s ptrs[s * stride_split]`` over the ``SPLIT_K`` float32 partial sums of a split-K GEMM."""
+    acc = tl.zeros((BLOCK,), tl.float32)
+    for split in tl.static_range(SPLIT_K):
+        acc += tl.load(ptrs + split * stride_split, mask=mask, other=0.0)
+    return acc
+
+
+@triton.jit
 def reduce_topk_kernel(y_ptr, stride_ys, stride_ym, ids_ptr, out_ptr, stride_om, top_k, n, SPLIT_K: tl.constexpr,
                        BLOCK: tl.constexpr, PDL: tl.constexpr):
     """out[m, :] = sum over the token's slots with a local expert and over the K splits of
@@ -501,9 +482,7 @@ def reduce_topk_kernel(y_ptr, stride_ys, stride_ym, ids_ptr, out_ptr, stride_om,
     for slot in range(0, top_k):
         pair = m * top_k + slot
         local = (tl.zeros((BLOCK,), tl.int32) + tl.load(ids_ptr + pair).to(tl.int32)) >= 0
-        for split in tl.static_range(SPLIT_K):
-            acc += tl.load(y_ptr + split * stride_ys + pair.to(tl.int64) * stride_ym + offs, mask=mask & local,
-                           other=0.0)
+        acc += _sum_of_splits(y_ptr + pair.to(tl.int64) * stride_ym + offs, stride_ys, mask & local, SPLIT_K, BLOCK)
     tl.store(out_ptr + m.to(tl.int64) * stride_om + offs, acc.to(out_ptr.dtype.element_ty), mask=mask)
 
 
@@ -520,11 +499,8 @@ def gate_kernel(h_ptr, stride_hs, stride_hm, b_ptr, stride_be, ids_ptr, act_ptr,
     expert = tl.load(ids_ptr + p).to(tl.int32)
     if expert >= 0:
         row = h_ptr + p.to(tl.int64) * stride_hm + offs
-        gate = tl.zeros((BLOCK,), tl.float32)
-        up = tl.zeros((BLOCK,), tl.float32)
-        for split in tl.static_range(SPLIT_K):
-            gate += tl.load(row + split * stride_hs, mask=mask, other=0.0)
-            up += tl.load(row + split * stride_hs + n_half, mask=mask, other=0.0)
+        gate = _sum_of_splits(row, stride_hs, mask, SPLIT_K, BLOCK)
+        up = _sum_of_splits(row + n_half, stride_hs, mask, SPLIT_K, BLOCK)
         if has_bias != 0:
             b_row = b_ptr + expert.to(tl.int64) * stride_be + offs
             gate += tl.load(b_row, mask=mask, other=0.0)

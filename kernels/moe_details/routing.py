@@ -32,8 +32,6 @@ class Groups:
     block_expert: torch.Tensor  # int32 [max_blocks]
     block_rows: torch.Tensor  # int32 [max_blocks]
     max_blocks: int
-    block_m: int
-    tail_m: int
 
 
 def max_blocks(num_pairs: int, num_experts: int, block_m: int) -> int:
@@ -101,4 +99,4 @@ def group_by_expert(topk_ids_flat: torch.Tensor, num_experts: int, block_m: int,
     _place_kernel[grid](topk_ids_flat, counts, rank, sorted_pairs, block_expert, block_rows,
                         num_pairs, num_experts, nb, block_m, tail_m,
                         E_PAD=triton.next_power_of_2(num_experts), BLOCK=SCATTER_BLOCK, num_warps=4)
-    return Groups(sorted_pairs, block_expert, block_rows, nb, block_m, tail_m)
+    return Groups(sorted_pairs, block_expert, block_rows, nb)
