@@ -210,6 +210,24 @@ def _activation_pointers(base_ptr, rows, stride, BLOCK_K: tl.constexpr):
 
 
 @triton.jit
+def _activation_tiles(base_ptr, stride, pairs_per_row, pair, valid_m, n_rows, sorted_ptr, block_expert_ptr,
+                      block_rows_ptr, BLOCK_N: tl.constexpr, PLACES: tl.constexpr, TILE_M: tl.constexpr,
+                      TAIL_M: tl.constexpr, BLOCK_K: tl.constexpr):
+    """``(x_ptrs, pair_t, valid_t, xt_ptrs)``: pointers to the first K tile of the activations of this
+    block's pairs (row ``pair // pairs_per_row``: GEMM1 reads a token's row for each of its top_k pairs),
+    and the pairs, validity and pointers of its tail (without ``TAIL_M``, the block's own: placeholders)."""
+    x_ptrs = _activation_pointers(base_ptr, pair // pairs_per_row, stride, BLOCK_K)
+    pair_t = pair
+    valid_t = valid_m
+    xt_ptrs = x_ptrs
+    if TAIL_M > 0:
+        pair_t, valid_t = _tail_columns(n_rows, sorted_ptr, block_expert_ptr, block_rows_ptr, BLOCK_N, PLACES,
+                                        TILE_M, TAIL_M)
+        xt_ptrs = _activation_pointers(base_ptr, pair_t // pairs_per_row, stride, BLOCK_K)
+    return x_ptrs, pair_t, valid_t, xt_ptrs
+
+
+@triton.jit
 def _split_range(k_true, SPLIT_K: tl.constexpr, BLOCK_K: tl.constexpr):
     """This program's share ``[k_lo, k_hi)`` of K: split ``program_id(1)`` of ``SPLIT_K``, in whole
     ``BLOCK_K`` steps (a split past the end gets an empty range)."""
@@ -348,14 +366,9 @@ def _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
     w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn, rows, BLOCK_K)
     mask_n = offs_n < n_half
     if expert >= 0:
-        x_ptrs = _activation_pointers(x_ptr, pair // top_k, stride_xm, BLOCK_K)
-        pair_t = pair
-        valid_t = valid_m
-        xt_ptrs = x_ptrs
-        if TAIL_M > 0:
-            pair_t, valid_t = _tail_columns(n_half, sorted_ptr, block_expert_ptr, block_rows_ptr, BLOCK_N, PLACES,
-                                            TILE_M, TAIL_M)
-            xt_ptrs = _activation_pointers(x_ptr, pair_t // top_k, stride_xm, BLOCK_K)
+        x_ptrs, pair_t, valid_t, xt_ptrs = _activation_tiles(x_ptr, stride_xm, top_k, pair, valid_m, n_half,
+                                                             sorted_ptr, block_expert_ptr, block_rows_ptr, BLOCK_N,
+                                                             PLACES, TILE_M, TAIL_M, BLOCK_K)
         b_row = b_ptr + expert.to(tl.int64) * stride_be
         k_lo = 0
         k_hi = k_true
@@ -437,14 +450,9 @@ def _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
     w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn, offs_n, BLOCK_K)
     mask_n = offs_n < n_out
     if expert >= 0:
-        a_ptrs = _activation_pointers(a_ptr, pair, stride_am, BLOCK_K)
-        pair_t = pair
-        valid_t = valid_m
-        at_ptrs = a_ptrs
-        if TAIL_M > 0:
-            pair_t, valid_t = _tail_columns(n_out, sorted_ptr, block_expert_ptr, block_rows_ptr, BLOCK_N, PLACES,
-                                            TILE_M, TAIL_M)
-            at_ptrs = _activation_pointers(a_ptr, pair_t, stride_am, BLOCK_K)
+        a_ptrs, pair_t, valid_t, at_ptrs = _activation_tiles(a_ptr, stride_am, 1, pair, valid_m, n_out, sorted_ptr,
+                                                             block_expert_ptr, block_rows_ptr, BLOCK_N, PLACES, TILE_M,
+                                                             TAIL_M, BLOCK_K)
         k_lo = 0
         k_hi = k_true
         if SPLIT_K > 1:
