@@ -6,10 +6,12 @@
 #   tune    bench plus every --tune candidate, one process per layer (a timeout keeps finished layers);
 #           env SHAPES, TOKENS, SHAPE_TIMEOUT, TUNE_ONLY (a regular expression: only those candidates)
 #   profile Nsight Compute counters (time, DRAM %, issue %, stall reasons) per kernel, ours and the peer's
-#   ab      the bench (SHAPES, TOKENS) on variants of one installed file, in turn, twice (A B A B): AB_FILE (its
-#           path in the package, e.g. kernels/moe_details/configs.py), AB_DIR (a folder of variants, *.py; the
-#           ignored /ab/ of the checkout, carried). The tune's ranking is not enough to ship a row: its
-#           shorter timing put round 12's rejected 8192-token rows 3% ahead, the bench's A/B 4% behind.
+#   ab      the bench (SHAPES, TOKENS) on variants of one installed file or folder, in turn, twice (A B A B):
+#           AB_FILE (its path in the package, e.g. kernels/moe_details/configs.py, or kernels), AB_DIR (a folder
+#           of variants: NAME.py for a file, NAME/ for a folder, e.g. made from git refs by
+#           benchmarks/ab_from_refs.sh; the ignored /ab/ of the checkout, carried). The tune's ranking is not
+#           enough to ship a row: its shorter timing put round 12's rejected 8192-token rows 3% ahead, the
+#           bench's A/B 4% behind.
 # At most 8 files come back from $OUT: tune leaves tune.log and bench.json/bench.txt per layer.
 # KEEP_SITE=1 reuses the install of an earlier call in the same command (to A/B a variant of a file).
 # `.tk` holds OpenAI's triton_kernels (extracted from the vLLM wheel), `.whl` pluggy and tqdm.
@@ -59,13 +61,15 @@ case "${1:-bench}" in
         python3 "$R/benchmarks/profile_layer.py" ${CASES:-gpt-oss-120b:256 deepseek-like:64 gpt-oss-120b:8192} \
         >"$OUT/ncu.csv" 2>/tmp/ncu.err; echo "ncu: exit $?"; tail -3 /tmp/ncu.err ;;
   ab)
-    target=/tmp/site/mxfp4_plugin/${AB_FILE:?AB_FILE: the path of the varied file in the package}
-    [ -f "$target" ] || { echo "AB_FILE: expected a file of the installed package, got $AB_FILE" >&2; exit 2; }
+    target=/tmp/site/mxfp4_plugin/${AB_FILE:?AB_FILE: the path of the varied file or folder in the package}
+    [ -e "$target" ] || { echo "AB_FILE: expected a file or folder of the installed package, got $AB_FILE" >&2; exit 2; }
+    if [ -d "$target" ]; then variants=("$R/${AB_DIR:-ab}"/*/); else variants=("$R/${AB_DIR:-ab}"/*.py); fi
     shapes=${SHAPES:-gpt-oss-120b deepseek-like gpt-oss-20b}
     for run in 1 2; do
-      for variant in "$R/${AB_DIR:-ab}"/*.py; do
+      for variant in "${variants[@]}"; do
         name=$(basename "$variant" .py)
-        cp "$variant" "$target"; rm -rf "$(dirname "$target")/__pycache__"
+        if [ -d "$target" ]; then rm -rf "$target"; cp -r "$variant" "$target"; else cp "$variant" "$target"; fi
+        find /tmp/site/mxfp4_plugin -name __pycache__ -prune -exec rm -rf {} +
         python3 -m mxfp4_plugin.cli bench --quiet --shapes "${shapes// /,}" --tokens "${TOKENS:-1024,4096,8192}" \
             --out "$OUT/$name-$run" >/dev/null 2>&1 || echo "$name: bench failed"
         echo "== $name, run $run"; grep -E '^ *[a-z]|^ +[0-9]+ ' "$OUT/$name-$run/bench.txt" | grep -v '^note'
