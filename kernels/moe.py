@@ -195,7 +195,7 @@ def _weight_args(blocks: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor 
 def _launch_options(c: GemmConfig, common: dict, fold: bool, pdl: dict) -> dict:
     cap = {} if c.maxnreg is None else {"maxnreg": c.maxnreg}  # only when set: uncapped configs launch as before
     return dict(BLOCK_N=c.block_n, BLOCK_K=c.block_k, WEIGHTS_AS_A=c.weights_as_a, PREFETCH_X=c.prefetch_x,
-                num_warps=c.num_warps, num_stages=c.num_stages, FOLD=fold, **common, **pdl, **cap)
+                SCALES_AT_LOAD=c.scales_at_load, num_warps=c.num_warps, num_stages=c.num_stages, FOLD=fold, **common, **pdl, **cap)
 
 
 def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, common, pdl):

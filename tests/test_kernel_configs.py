@@ -106,6 +106,12 @@ def test_register_cap_shows_in_the_description():
         "grouped m16 g1(n64 k256 w4 s4) g2(n128 k128 w4 s3 px r128)"
 
 
+def test_scales_at_load_shows_in_the_description():
+    at_load = GemmConfig(64, 128, 4, 3, prefetch_x=True, scales_at_load=True, maxnreg=168)
+    assert MoEConfig(True, 16, at_load, GemmConfig(64, 128, 4, 3)).describe() == \
+        "grouped m16 g1(n64 k128 w4 s3 px sl r168) g2(n64 k128 w4 s3)"
+
+
 def test_tuning_tries_decode_only_where_it_can_win():
     for config in configs.CANDIDATES:
         if not config.grouped:

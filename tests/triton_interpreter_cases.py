@@ -29,6 +29,11 @@ CASES = {
     "bf16_grouped_ep_remote_ids_m9": (6, 3, 128, 64, 9, "bfloat16", "swiglu_oai", "interleaved", True, "grouped", 10),
     "fp16_grouped_ragged_k_and_n_h192_i96": (3, 2, 192, 96, 5, "float16", "swiglu_oai", "interleaved", True, "grouped", 0),
     "bf16_decode_ragged_k_and_n_h192_i96": (3, 2, 192, 96, 2, "bfloat16", "silu", "concatenated", False, "decode", 0),
+    # block scales converted where they are loaded (both GEMMs, split GEMM1 too; ragged K masks some scales)
+    "fp16_decode_scales_at_load_split_ragged_h192_i96": (3, 2, 192, 96, 2, "float16", "swiglu_oai", "interleaved", True,
+                                                         "decode_scales_at_load", 0),
+    "bf16_grouped_scales_at_load_joint_tail_h192_i96": (3, 2, 192, 96, 24, "bfloat16", "silu", "concatenated", False,
+                                                        "grouped_scales_at_load", 0),
     # GEMM2 split over K in 4 (96 = 3 steps of 32: one split is empty); bias added once
     "bf16_decode_split_k_ragged_bias_h192_i96": (3, 2, 192, 96, 2, "bfloat16", "swiglu_oai", "interleaved", True,
                                                  "decode_split", 0),
@@ -95,6 +100,11 @@ def run_case(name: str) -> dict:
               "grouped_joint": MoEConfig(True, 16, GemmConfig(64, 64, 4, 1, joint=True), GemmConfig(32, 64, 4, 1)),
               "grouped_joint_tokens_as_a": MoEConfig(True, 16, GemmConfig(64, 64, 4, 1, False, joint=True),
                                                      GemmConfig(32, 64, 4, 1, False)),
+              "decode_scales_at_load": MoEConfig(False, 16, GemmConfig(32, 64, 4, 1, split_k=2, prefetch_x=True,
+                                                                  scales_at_load=True),
+                                                 GemmConfig(16, 128, 4, 1, prefetch_x=True, scales_at_load=True)),
+              "grouped_scales_at_load": MoEConfig(True, 16, GemmConfig(32, 64, 4, 1, joint=True, scales_at_load=True),
+                                                  GemmConfig(32, 64, 4, 1, scales_at_load=True), tail_m=16),
               "decode_prefetch_x": MoEConfig(False, 16, GemmConfig(32, 64, 4, 1, prefetch_x=True),
                                              GemmConfig(16, 128, 4, 1, prefetch_x=True)),
               "grouped_small_m": MoEConfig(True, 32, GemmConfig(16, 128, 4, 1), GemmConfig(32, 64, 4, 1), small_m=16),

@@ -27,6 +27,8 @@ class GemmConfig:
     joint: bool = False  # GEMM1 only: gate and up rows in one MMA operand of 2 * block_n rows
     prefetch_x: bool = False  # weights as A only: activations a K step ahead in registers (else staged in
     #                           shared memory by the pipeliner, which lets the MMA run asynchronously)
+    scales_at_load: bool = False  # block scales converted to their factors where loaded, not where decoded
+    #   (gemm._scale_factors: 2-8% fewer loop instructions; faster on gpt-oss, slower on DeepSeek-like, round 14)
     maxnreg: int | None = None  # registers per thread at most (ptxas's cap; None: its own choice). Where registers,
     #   not shared memory, bound the programs per SM: DeepSeek-like's n128 GEMM2 tile takes 168 (3 programs of
     #   4 warps per SM) unless capped at 128 (4 per SM, no spill in the K loop); no shipped row uses it (round 13:
@@ -87,7 +89,7 @@ class MoEConfig:
         g1, g2 = self.gemm1, self.gemm2
         def gemm(g: GemmConfig) -> str:
             flags = [" wB" * (not g.weights_as_a), f" sk{g.split_k}" * (g.split_k > 1), " joint" * g.joint,
-                     " px" * g.prefetch_x, f" r{g.maxnreg}" * (g.maxnreg is not None)]
+                     " px" * g.prefetch_x, " sl" * g.scales_at_load, f" r{g.maxnreg}" * (g.maxnreg is not None)]
             tail = g.tail_launch
             if tail is not None:  # "tail-apart" alone when the tail launch runs the same config
                 same = tail == dataclasses.replace(g, tail_launch=None)
@@ -102,18 +104,21 @@ ANY = None
 ShapeKey = tuple[int, int, int, int]
 
 
-def _decode(n1, k1, w1, s1, n2, k2, w2, s2, split_k=1, px=False, split_k1=1, regs=(None, None)) -> MoEConfig:
-    """``regs``: each GEMM's ``maxnreg``."""
-    return MoEConfig(False, 16, GemmConfig(n1, k1, w1, s1, split_k=split_k1, prefetch_x=px, maxnreg=regs[0]),
-                     GemmConfig(n2, k2, w2, s2, split_k=split_k, prefetch_x=px, maxnreg=regs[1]))
+def _decode(n1, k1, w1, s1, n2, k2, w2, s2, split_k=1, px=False, split_k1=1, regs=(None, None),
+            sl=False) -> MoEConfig:
+    """``regs``: each GEMM's ``maxnreg``; ``sl``: both GEMMs' ``scales_at_load``."""
+    return MoEConfig(False, 16, GemmConfig(n1, k1, w1, s1, split_k=split_k1, prefetch_x=px, scales_at_load=sl,
+                                           maxnreg=regs[0]),
+                     GemmConfig(n2, k2, w2, s2, split_k=split_k, prefetch_x=px, scales_at_load=sl, maxnreg=regs[1]))
 
 
 def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True, px=False, joint=False, small=0,
-             tail=0, apart=(False, False), regs=(None, None)) -> MoEConfig:
+             tail=0, apart=(False, False), regs=(None, None), sl=False) -> MoEConfig:
     """``apart`` per GEMM: False (tails in the one launch), True (a second launch, same config) or a dict
-    of the fields the tail launch changes (``{"num_stages": 2}``); ``regs``: each GEMM's ``maxnreg``."""
-    g1 = GemmConfig(n1, k1, w1, s1, weights_as_a, joint=joint, prefetch_x=px, maxnreg=regs[0])
-    g2 = GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px, maxnreg=regs[1])
+    of the fields the tail launch changes (``{"num_stages": 2}``); ``regs``: each GEMM's ``maxnreg``;
+    ``sl``: both GEMMs' ``scales_at_load``."""
+    g1 = GemmConfig(n1, k1, w1, s1, weights_as_a, joint=joint, prefetch_x=px, scales_at_load=sl, maxnreg=regs[0])
+    g2 = GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px, scales_at_load=sl, maxnreg=regs[1])
     def with_tail_launch(g: GemmConfig, how) -> GemmConfig:
         if how is False:
             return g

@@ -1,7 +1,7 @@
 """In-kernel MXFP4 decoding (Triton device functions), for the layouts in ``layout.py``.
 
 ``decode_tile`` takes one ``[BLOCK_N, BLOCK_K]`` tile of one expert's weight as
-``BLOCK_K // 8`` 32-bit words per row plus its block scales and returns it decoded, block
+``BLOCK_K // 8`` 32-bit words per row plus its block scales' factors (``block_scales``) and returns it decoded, block
 scale applied, in K order and ``DOT_DTYPE``. Every step is elementwise on words (no assumption about which
 thread holds which element), then the eight values of each word are put in K order with
 ``join``/``permute``/``reshape``. Nothing larger than the tile is ever materialised.
@@ -123,22 +123,33 @@ def _per_word(s, BLOCK_N: tl.constexpr, WORDS: tl.constexpr):
 
 
 @triton.jit
-def decode_tile(words, scale_bytes, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, LAYOUT: tl.constexpr,
-                DOT_DTYPE: tl.constexpr, FOLD: tl.constexpr = False):
-    """``words [BLOCK_N, BLOCK_K // 8]`` (int32) and their block scales ``[BLOCK_N, BLOCK_K // 32]``
-    (uint8) -> the decoded tile ``[BLOCK_N, BLOCK_K]`` in K order, in ``DOT_DTYPE``.
-    ``FOLD`` (BF16X2 only; every scale byte of the tensor in ``FOLD_RANGE``): the bf16 factor
-    ``2**126 * scale`` (exponent field ``byte + 126``) replaces the two multiplies by one."""
-    WORDS: tl.constexpr = BLOCK_K // 8
+def block_scales(scale_bytes, LAYOUT: tl.constexpr, FOLD: tl.constexpr = False):
+    """Block scale bytes (uint8, any shape) -> the factors ``decode_tile`` multiplies by: BF16X2, the
+    bf16 pair ``(2**126 *) scale`` in both halves of an int32 (``FOLD``: exponent field ``byte + 126``);
+    NIBBLES, the float32 scale."""
+    scale = scale_bytes.to(tl.int32)
     if LAYOUT == BF16X2:
-        scale = scale_bytes.to(tl.int32) + (126 if FOLD else 0)
-        # the bf16 pair (scale, scale) once per 32-element block, then shared by its 4 words
-        r0, r1, r2, r3 = _bf16x2_decode(words, _per_word((scale << 7) | (scale << 23), BLOCK_N, WORDS), FOLD)
+        scale += 126 if FOLD else 0
+        return (scale << 7) | (scale << 23)
+    else:
+        return (scale << 23).to(tl.float32, bitcast=True)
+
+
+@triton.jit
+def decode_tile(words, scales, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, LAYOUT: tl.constexpr,
+                DOT_DTYPE: tl.constexpr, FOLD: tl.constexpr = False):
+    """``words [BLOCK_N, BLOCK_K // 8]`` (int32) and their block scales' factors ``[BLOCK_N, BLOCK_K // 32]``
+    (``block_scales``) -> the decoded tile ``[BLOCK_N, BLOCK_K]`` in K order, in ``DOT_DTYPE``.
+    ``FOLD`` (BF16X2 only; every scale byte of the tensor in ``FOLD_RANGE``): the bf16 factor
+    ``2**126 * scale`` replaces the two multiplies by one."""
+    WORDS: tl.constexpr = BLOCK_K // 8
+    # each block scale is shared by its block's 4 words
+    if LAYOUT == BF16X2:
+        r0, r1, r2, r3 = _bf16x2_decode(words, _per_word(scales, BLOCK_N, WORDS), FOLD)
         tile = _in_fragment_order(_low(r0), _high(r0), _low(r1), _high(r1), _low(r2), _high(r2), _low(r3),
                                   _high(r3), BLOCK_N, WORDS)
     else:
-        scale = _per_word(scale_bytes.to(tl.int32), BLOCK_N, WORDS)
-        f = (scale << 23).to(tl.float32, bitcast=True)
+        f = _per_word(scales, BLOCK_N, WORDS)
         tile = _in_k_order(_e2m1_to_f32(words & 15) * f, _e2m1_to_f32((words >> 4) & 15) * f,
                            _e2m1_to_f32((words >> 8) & 15) * f, _e2m1_to_f32((words >> 12) & 15) * f,
                            _e2m1_to_f32((words >> 16) & 15) * f, _e2m1_to_f32((words >> 20) & 15) * f,

@@ -28,7 +28,7 @@ import triton
 import triton.language as tl
 from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
 
-from .dequant import decode_tile
+from .dequant import block_scales, decode_tile
 
 SILU: tl.constexpr = tl.constexpr(0)
 SWIGLU_OAI: tl.constexpr = tl.constexpr(1)
@@ -73,10 +73,23 @@ def _activation_tile(x_ptrs, valid_m, k0, k_true, BLOCK_K: tl.constexpr, WEIGHTS
 
 
 @triton.jit
+def _scale_factors(s, LAYOUT: tl.constexpr, FOLD: tl.constexpr, NOW: tl.constexpr):
+    """Block scales ``s`` as ``block_scales``' factors if ``NOW``, else as they are. ``SCALES_AT_LOAD``
+    says where ``_mma_loop`` converts them: where they are loaded, each thread converts the few it loaded and
+    32-bit factors move to the words' layout; where the decode reads them (Triton moves the conversion
+    after the move), bytes move and each thread converts every scale of its words (8 for 2 loaded with a
+    64-row tile). Loading converts in 2-8% fewer instructions per weight word (sm90 SASS), but the bench
+    does not always follow (BENCHMARKS.md round 14)."""
+    if NOW:
+        s = block_scales(s, LAYOUT, FOLD)
+    return s
+
+
+@triton.jit
 def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, mask_n,
               DUAL: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr, DOT_DTYPE: tl.constexpr,
               PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
-              FOLD: tl.constexpr, PREFETCH_X: tl.constexpr, TAIL_M: tl.constexpr):
+              FOLD: tl.constexpr, PREFETCH_X: tl.constexpr, TAIL_M: tl.constexpr, SCALES_AT_LOAD: tl.constexpr):
     """K loop over ``k_lo .. k_true`` (``k_lo`` a multiple of ``BLOCK_K``) -> ``(acc, acc2, acc_t,
     acc2_t)``: ``acc``, ``acc2`` ``[BLOCK_N, BLOCK_M]`` float32: ``W[:, k] @ X[k, :]``.
     ``x_ptrs [BLOCK_K, BLOCK_M]`` point at the first K tile of the activations; ``DUAL``: a
@@ -89,7 +102,8 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
     transposed, are B (rows = tokens, good for large blocks of tokens).
 
     Triton's pipeliner stages the weight words through shared memory (``num_stages``); the
-    byte-wide scales are loaded here one K step ahead; the activations as ``PREFETCH_X`` says."""
+    byte-wide scales are loaded here one K step ahead (``SCALES_AT_LOAD``: see ``_scale_factors``); the
+    activations as ``PREFETCH_X`` says."""
     offs_w = tl.arange(0, BLOCK_K // 8)
     offs_s = tl.arange(0, BLOCK_K // 32)
     if WEIGHTS_AS_A:
@@ -105,10 +119,12 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
             acc_t = tl.zeros((TAIL_M, BLOCK_N), tl.float32)
     acc2_t = acc_t
     mask_s0 = mask_n[:, None] & (k_lo + 32 * offs_s < k_true)[None, :]
-    s_next = tl.load(s_ptrs + k_lo // 32, mask=mask_s0, other=0)
+    s_next = _scale_factors(tl.load(s_ptrs + k_lo // 32, mask=mask_s0, other=0), LAYOUT, FOLD,
+                            SCALES_AT_LOAD)
     s2_next = s_next
     if DUAL:
-        s2_next = tl.load(s2_ptrs + k_lo // 32, mask=mask_s0, other=0)
+        s2_next = _scale_factors(tl.load(s2_ptrs + k_lo // 32, mask=mask_s0, other=0), LAYOUT, FOLD,
+                                 SCALES_AT_LOAD)
     # PREFETCH_X (weights as A only): the activation tile is loaded a K step ahead into registers.
     # Otherwise it is loaded in the loop and the pipeliner stages it through shared memory with
     # asynchronous copies; the MMA then reads it from there and runs asynchronously (wgmma waits
@@ -135,17 +151,20 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
         s = s_next
         s2 = s2_next
         mask_s1 = mask_n[:, None] & (k1 + 32 * offs_s < k_true)[None, :]
-        s_next = tl.load(s_ptrs + k1 // 32, mask=mask_s1, other=0)
+        s_next = _scale_factors(tl.load(s_ptrs + k1 // 32, mask=mask_s1, other=0), LAYOUT, FOLD, SCALES_AT_LOAD)
         # K is a multiple of 32 (the scale block), so masking whole blocks of 4 words is exact and
         # keeps the mask constant over 16 bytes: one 16-byte copy per 4 words instead of four.
         mask_w = mask_n[:, None] & (k0 + 32 * (offs_w // 4) < k_true)[None, :]
-        w = decode_tile(tl.load(w_ptrs + k0 // 8, mask=mask_w, other=0), s, BLOCK_N, BLOCK_K, LAYOUT, DOT_DTYPE, FOLD)
+        w = decode_tile(tl.load(w_ptrs + k0 // 8, mask=mask_w, other=0),
+                        _scale_factors(s, LAYOUT, FOLD, not SCALES_AT_LOAD), BLOCK_N, BLOCK_K, LAYOUT, DOT_DTYPE, FOLD)
         acc = _mma(w, x, acc, WEIGHTS_AS_A, PRECISION)
         if TAIL_M > 0:
             acc_t = _mma(w, xt, acc_t, WEIGHTS_AS_A, PRECISION)
         if DUAL:
-            s2_next = tl.load(s2_ptrs + k1 // 32, mask=mask_s1, other=0)
-            w2 = decode_tile(tl.load(w2_ptrs + k0 // 8, mask=mask_w, other=0), s2, BLOCK_N, BLOCK_K, LAYOUT,
+            s2_next = _scale_factors(tl.load(s2_ptrs + k1 // 32, mask=mask_s1, other=0), LAYOUT, FOLD,
+                                      SCALES_AT_LOAD)
+            w2 = decode_tile(tl.load(w2_ptrs + k0 // 8, mask=mask_w, other=0),
+                             _scale_factors(s2, LAYOUT, FOLD, not SCALES_AT_LOAD), BLOCK_N, BLOCK_K, LAYOUT,
                              DOT_DTYPE, FOLD)
             acc2 = _mma(w2, x, acc2, WEIGHTS_AS_A, PRECISION)
             if TAIL_M > 0:
@@ -300,7 +319,7 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
                  DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
                  BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
                  PREFETCH_X: tl.constexpr, JOINT: tl.constexpr, SMALL_M: tl.constexpr, TAIL_M: tl.constexpr,
-                 TAIL_PASS: tl.constexpr, SPLIT_K: tl.constexpr, PDL: tl.constexpr):
+                 TAIL_PASS: tl.constexpr, SPLIT_K: tl.constexpr, PDL: tl.constexpr, SCALES_AT_LOAD: tl.constexpr):
     """x [M, H] -> act [M*top_k, I]: gate rows ``n`` and up rows ``I + n`` of w13, bias, gating.
     ``has_bias`` (0/1) and ``activation`` (SILU/SWIGLU_OAI) are plain arguments, not
     specialised: one compiled kernel serves every layer; the branch costs nothing measurable.
@@ -314,7 +333,7 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
                  (x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn, stride_be,
                   act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr, top_k, n_half,
                   k_true, has_bias, activation, alpha, limit, GROUPED, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION,
-                  BLOCK_N, BLOCK_M + TAIL_M, BLOCK_K, FOLD, PREFETCH_X, JOINT, SPLIT_K),
+                  BLOCK_N, BLOCK_M + TAIL_M, BLOCK_K, FOLD, PREFETCH_X, JOINT, SPLIT_K, SCALES_AT_LOAD),
                  n_half, block_rows_ptr, BLOCK_N, BLOCK_M, SMALL_M, TAIL_M, TAIL_PASS)
 
 
@@ -351,7 +370,7 @@ def _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
                    GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
                    DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, PLACES: tl.constexpr,
                    BLOCK_K: tl.constexpr, FOLD: tl.constexpr, PREFETCH_X: tl.constexpr, JOINT: tl.constexpr,
-                   SPLIT_K: tl.constexpr, TILE_M: tl.constexpr, TAIL_M: tl.constexpr):
+                   SPLIT_K: tl.constexpr, SCALES_AT_LOAD: tl.constexpr, TILE_M: tl.constexpr, TAIL_M: tl.constexpr):
     """GEMM1 for this program's block of pairs (its first ``TILE_M`` places, then ``TAIL_M`` more)
     and block of gate/up rows. ``JOINT``: both row sets in one MMA operand (else two MMAs sharing
     the activations)."""
@@ -378,7 +397,7 @@ def _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
             mask_rows = tl.reshape(tl.broadcast_to(mask_n[None, :], (2, BLOCK_N)), (2 * BLOCK_N,))
             acc, _, acc_t, _ = _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_hi, w_ptrs, s_ptrs, w_ptrs,
                                          s_ptrs, mask_rows, False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION,
-                                         2 * BLOCK_N, TILE_M, BLOCK_K, FOLD, PREFETCH_X, TAIL_M)
+                                         2 * BLOCK_N, TILE_M, BLOCK_K, FOLD, PREFETCH_X, TAIL_M, SCALES_AT_LOAD)
             acc_g, acc_u = _joint_gate_up(acc, b_row, rows, mask_rows, has_bias, BLOCK_N, TILE_M, SPLIT_K)
             if TAIL_M > 0:
                 acc_tg, acc_tu = _joint_gate_up(acc_t, b_row, rows, mask_rows, has_bias, BLOCK_N, TAIL_M, SPLIT_K)
@@ -386,7 +405,8 @@ def _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
             acc_g, acc_u, acc_tg, acc_tu = _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_hi, w_ptrs, s_ptrs,
                                                      w_ptrs + n_half * (stride_wq * 4), s_ptrs + n_half * stride_sn,
                                                      mask_n, True, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION,
-                                                     BLOCK_N, TILE_M, BLOCK_K, FOLD, PREFETCH_X, TAIL_M)
+                                                     BLOCK_N, TILE_M, BLOCK_K, FOLD, PREFETCH_X, TAIL_M,
+                                                     SCALES_AT_LOAD)
             if SPLIT_K == 1:
                 if has_bias != 0:
                     b_g = tl.load(b_row + offs_n, mask=mask_n, other=0.0)[:, None]
@@ -411,7 +431,7 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
                  DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
                  BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
                  PREFETCH_X: tl.constexpr, SPLIT_K: tl.constexpr, SMALL_M: tl.constexpr, TAIL_M: tl.constexpr,
-                 TAIL_PASS: tl.constexpr, PDL: tl.constexpr):
+                 TAIL_PASS: tl.constexpr, PDL: tl.constexpr, SCALES_AT_LOAD: tl.constexpr):
     """act [M*top_k, I] -> y [SPLIT_K, M*top_k, H] float32: down projection, bias, router weight.
     Split-K (grid axis 1): split ``s`` sums its share of K (whole ``BLOCK_K`` steps) into
     ``y[s]``; split 0 adds the bias; ``reduce_topk_kernel`` sums the splits with the slots."""
@@ -420,7 +440,7 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
                  (a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn, stride_be, y_ptr,
                   stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr, n_out,
                   k_true, has_bias, GROUPED, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M,
-                  BLOCK_K, FOLD, PREFETCH_X, SPLIT_K),
+                  BLOCK_K, FOLD, PREFETCH_X, SPLIT_K, SCALES_AT_LOAD),
                  n_out, block_rows_ptr, BLOCK_N, BLOCK_M, SMALL_M, TAIL_M, TAIL_PASS)
 
 
@@ -442,7 +462,7 @@ def _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
                    GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
                    DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, PLACES: tl.constexpr,
                    BLOCK_K: tl.constexpr, FOLD: tl.constexpr, PREFETCH_X: tl.constexpr, SPLIT_K: tl.constexpr,
-                   TILE_M: tl.constexpr, TAIL_M: tl.constexpr):
+                   SCALES_AT_LOAD: tl.constexpr, TILE_M: tl.constexpr, TAIL_M: tl.constexpr):
     """GEMM2 for this program's block of pairs (its first ``TILE_M`` places, then ``TAIL_M`` more)
     and block of output rows."""
     expert, pair, valid_m, offs_n = _program_tile(n_out, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
@@ -460,7 +480,7 @@ def _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
             y_ptr += tl.program_id(1).to(tl.int64) * stride_ys
         acc, _, acc_t, _ = _mma_loop(a_ptrs, valid_m, at_ptrs, valid_t, k_lo, k_hi, w_ptrs, s_ptrs, w_ptrs, s_ptrs,
                                      mask_n, False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, TILE_M,
-                                     BLOCK_K, FOLD, PREFETCH_X, TAIL_M)
+                                     BLOCK_K, FOLD, PREFETCH_X, TAIL_M, SCALES_AT_LOAD)
         _gemm2_store(acc, pair, valid_m, expert, offs_n, mask_n, b_ptr, stride_be, has_bias, weights_ptr, y_ptr,
                      stride_ym)
         if TAIL_M > 0:
