@@ -31,8 +31,8 @@ class GemmConfig:
     #   (gemm._scale_factors: 2-8% fewer loop instructions; faster on gpt-oss, slower on DeepSeek-like, round 14)
     maxnreg: int | None = None  # registers per thread at most (ptxas's cap; None: its own choice). Where registers,
     #   not shared memory, bound the programs per SM: DeepSeek-like's n128 GEMM2 tile takes 168 (3 programs of
-    #   4 warps per SM) unless capped at 128 (4 per SM, no spill in the K loop); no shipped row uses it (round 13:
-    #   no gain, see the capped candidates)
+    #   4 warps per SM) unless capped at 128 (4 per SM, no spill in the K loop; round 13: no gain, see the capped
+    #   candidates). Shipped: two tail launches with scales at load keep their programs per SM (_R168, _R128)
     tail_launch: GemmConfig | None = None  # with MoEConfig.tail_m: the blocks with a tail in a second launch of
     #   their own, with this config (so the tail's extra registers do not lower every other program's occupancy,
     #   and a wide block's tail may take fewer stages or a shorter K step to fit in shared memory)
@@ -129,19 +129,26 @@ def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True, px=False, joi
 #: a tail launch's changes for 256-token blocks with tails of 32 or 64 (shared memory)
 _K64S4 = {"block_k": 64, "num_stages": 4}
 
+#: register caps for two tail launches with scales at load (``sl``): ptxas gives them 172 and 130 registers, 2 and
+#: 1 programs per SM instead of 3 and 2; capped, no spill (benchmarks/sass_report.py, round 14)
+_R168 = {"maxnreg": 168}
+_R128 = {"maxnreg": 128}
+
 GPT_OSS_120B: ShapeKey = (128, 4, 2880, 2880)
 GPT_OSS_20B: ShapeKey = (32, 4, 2880, 2880)
 DEEPSEEK_LIKE: ShapeKey = (256, 8, 4096, 2048)
 
 #: (shape key or ANY, max tokens, config), searched in order. The rows for named shapes are
 #: the fastest candidates of ``mxfp4-plugin bench --tune`` on H200 (BENCHMARKS.md); ANY follows
-#: gpt-oss-120b's, the most common layer here.
+#: gpt-oss-120b's, the most common layer here. ``sl`` (scales converted at load) where the bench's A/B
+#: found it faster or level (round 14: gpt-oss up to 6% faster; DeepSeek-like 3% slower at 16-256 tokens).
 TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
-    (GPT_OSS_20B, 1, _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=2)),
-    (GPT_OSS_20B, 4, _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True)),
-    (GPT_OSS_20B, 64, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True)),
-    (GPT_OSS_20B, 256, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32)),
-    (GPT_OSS_20B, 1024, _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32)),
+    (GPT_OSS_20B, 1, _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=2, sl=True)),
+    (GPT_OSS_20B, 4, _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True, sl=True)),
+    (GPT_OSS_20B, 64, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True, sl=True)),
+    (GPT_OSS_20B, 256, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, sl=True)),
+    (GPT_OSS_20B, 1024, _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32,
+                                 sl=True)),
     (GPT_OSS_20B, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64)),
     (DEEPSEEK_LIKE, 4, _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True)),
     (DEEPSEEK_LIKE, 256, _grouped(16, 64, 256, 4, 4, 128, 128, 4, 3, px=True)),
@@ -151,13 +158,15 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     (DEEPSEEK_LIKE, 4096, _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32, tail=32)),
     (DEEPSEEK_LIKE, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=16,
                                       apart=(True, True))),
-    (ANY, 1, _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=2)),
-    (ANY, 4, _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True)),
-    (ANY, 256, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True)),
-    (ANY, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=(True, True))),
-    (ANY, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, apart=(True, True))),
-    (ANY, 4096, _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32)),
-    (ANY, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=16, apart=(True, True))),
+    (ANY, 1, _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=2, sl=True)),
+    (ANY, 4, _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True, sl=True)),
+    (ANY, 256, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True, sl=True)),
+    (ANY, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=(_R168, True), sl=True)),
+    (ANY, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, apart=(_R128, True),
+                         sl=True)),
+    (ANY, 4096, _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, sl=True)),
+    (ANY, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=16, apart=(True, True),
+                            sl=True)),
 )
 
 #: Configurations ``mxfp4-plugin bench --tune`` tries, and the token counts it tries them at:
