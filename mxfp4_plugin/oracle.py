@@ -21,12 +21,12 @@ AUTO = "auto"
 
 # Preference per platform family, best first. Keys are Platform.family values; "cuda" is
 # any CUDA family without a row of its own. Only registered backends may appear here.
-# Measured on an H200 (BENCHMARKS.md round 12, `mxfp4-plugin bench`, CUDA graphs, one run), ours
-# against triton_kernels at 1 / 4 / 16..256 / 1024 / 4096 / 8192 tokens: gpt-oss-120b 2.37x / 1.58x /
-# 1.03-1.07x / 1.26x / 1.13x / 1.08x, gpt-oss-20b 2.41x / 1.56x / 1.13-1.24x / 1.13x / 1.01x / 1.00x,
-# DeepSeek-like 1.86x / 1.25x / 0.93-1.02x / 1.11x / 1.04x / 1.05x. A layer gets one backend for all
+# Measured on an H200 (BENCHMARKS.md round 14, `mxfp4-plugin bench`, CUDA graphs, one run), ours
+# against triton_kernels at 1 / 4 / 16..256 / 1024 / 4096 / 8192 tokens: gpt-oss-120b 2.58x / 1.61x /
+# 1.04-1.11x / 1.29x / 1.15x / 1.07x, gpt-oss-20b 2.56x / 1.55x / 1.13-1.28x / 1.15x / 1.00x / 0.98x,
+# DeepSeek-like 1.88x / 1.25x / 0.94-0.99x / 1.12x / 1.04x / 1.05x. A layer gets one backend for all
 # batch sizes: ours is first on Hopper (faster at 1-4 tokens and at every size of gpt-oss-120b,
-# elsewhere at most 7% behind); MXFP4_PLUGIN_BACKEND=triton_kernels picks the peer.
+# elsewhere at most 6% behind); MXFP4_PLUGIN_BACKEND=triton_kernels picks the peer.
 # FlashInfer CUTLASS and Marlin are unmeasured here (not runnable on the GPU machine) and
 # follow vLLM 0.33's own MXFP4 preference (ENGINE_NOTES 3.10); trtllm-gen first on Blackwell.
 # ``auto`` also skips any backend whose ``verified_on`` lacks the family (never compared

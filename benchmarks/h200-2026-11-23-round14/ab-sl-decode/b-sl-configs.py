@@ -1,0 +1,283 @@
+"""The one table of launch configurations: per layer shape and token count.
+
+A row applies to a shape key ``(experts, top_k, hidden, intermediate)`` (``ANY`` for every
+shape without a row of its own) and to token counts up to ``max_tokens``; the first match
+wins. ``grouped=False`` is the decode path (no routing pass: each GEMM program serves one
+(token, slot) pair); ``grouped=True`` sorts pairs by expert into blocks of ``block_m`` (the
+MMA's N) so each expert's weights are read once per block.
+
+Measured on H200 with ``mxfp4-plugin bench`` (BENCHMARKS.md); rows are the fastest of the
+candidates ``CANDIDATES`` tried there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class GemmConfig:
+    block_n: int  # output rows per program (GEMM1: gate rows, plus as many up rows)
+    block_k: int  # K per step (a power of two >= 32; K need not be a multiple of it)
+    num_warps: int
+    num_stages: int
+    weights_as_a: bool = True  # decoded weights as the MMA's A operand (else B, tokens as A)
+    split_k: int = 1  # decode path: K split over this many programs (GEMM1: partial sums added and gated by
+    #                   gate_kernel; GEMM2: summed by the top-k reduction)
+    joint: bool = False  # GEMM1 only: gate and up rows in one MMA operand of 2 * block_n rows
+    prefetch_x: bool = False  # weights as A only: activations a K step ahead in registers (else staged in
+    #                           shared memory by the pipeliner, which lets the MMA run asynchronously)
+    scales_at_load: bool = False  # block scales converted to their factors where loaded, not where decoded
+    #   (gemm._scale_factors: 2-8% fewer loop instructions; faster on gpt-oss, slower on DeepSeek-like, round 14)
+    maxnreg: int | None = None  # registers per thread at most (ptxas's cap; None: its own choice). Where registers,
+    #   not shared memory, bound the programs per SM: DeepSeek-like's n128 GEMM2 tile takes 168 (3 programs of
+    #   4 warps per SM) unless capped at 128 (4 per SM, no spill in the K loop); no shipped row uses it (round 13:
+    #   no gain, see the capped candidates)
+    tail_launch: GemmConfig | None = None  # with MoEConfig.tail_m: the blocks with a tail in a second launch of
+    #   their own, with this config (so the tail's extra registers do not lower every other program's occupancy,
+    #   and a wide block's tail may take fewer stages or a shorter K step to fit in shared memory)
+
+    def __post_init__(self) -> None:
+        if self.block_k < 32 or self.block_k & (self.block_k - 1):
+            raise ValueError(f"block_k: expected a power of two >= 32, got {self.block_k}")
+        if self.block_n < 16 or self.block_n & (self.block_n - 1):
+            raise ValueError(f"block_n: expected a power of two >= 16, got {self.block_n}")
+        if self.split_k < 1:
+            raise ValueError(f"split_k: expected >= 1, got {self.split_k}")
+        if self.prefetch_x and not self.weights_as_a:
+            raise ValueError("prefetch_x: serves the weights-as-A orientation only, got weights_as_a=False")
+        if self.maxnreg is not None and not 32 <= self.maxnreg <= 255:
+            raise ValueError(f"maxnreg: expected None or 32..255 registers per thread, got {self.maxnreg}")
+        if self.tail_launch is not None and (self.tail_launch.tail_launch is not None or self.tail_launch.split_k != 1):
+            raise ValueError(f"tail_launch: expected a config without a tail launch or split-K of its own, got "
+                             f"{self.tail_launch}")
+
+
+@dataclasses.dataclass(frozen=True)
+class MoEConfig:
+    grouped: bool
+    block_m: int  # pairs per program (decode path: 16, one of them used)
+    gemm1: GemmConfig
+    gemm2: GemmConfig
+    small_m: int = 0  # grouped only: a block of at most this many pairs (an expert's last) runs an MMA this
+    #                   wide instead of block_m; with about block_m pairs per expert, a third of the blocks
+    #                   are such last blocks holding a handful of pairs (0: every block at block_m)
+    tail_m: int = 0  # grouped only: an expert's last block takes up to this many pairs past block_m, which a
+    #                  second MMA this wide multiplies by the same decoded weights (instead of a block of its
+    #                  own that decodes all of the expert's weights again for those few pairs)
+
+    def __post_init__(self) -> None:
+        if self.small_m and (not self.grouped or self.small_m < 16 or self.small_m >= self.block_m
+                             or self.small_m & (self.small_m - 1)):
+            raise ValueError(f"small_m: expected 0 or a power of two >= 16 below block_m ({self.block_m}) on the "
+                             f"grouped path, got {self.small_m} (grouped={self.grouped})")
+        if self.tail_m and (not self.grouped or self.tail_m < 16 or self.tail_m > self.block_m
+                            or self.tail_m & (self.tail_m - 1)):
+            raise ValueError(f"tail_m: expected 0 or a power of two >= 16 up to block_m ({self.block_m}) on the "
+                             f"grouped path, got {self.tail_m} (grouped={self.grouped})")
+        if self.gemm2.joint:
+            raise ValueError("gemm2.joint: only GEMM1 has gate and up rows to join")
+        for name, gemm in (("gemm1", self.gemm1), ("gemm2", self.gemm2)):
+            if self.grouped and gemm.split_k != 1:
+                raise ValueError(f"{name}.split_k: split-K serves the decode path only, got {gemm.split_k}")
+            if gemm.tail_launch is not None and not self.tail_m:
+                raise ValueError(f"{name}.tail_launch: launches the blocks with a tail apart, but tail_m is 0")
+        if self.gemm2.tail_launch is not None and self.gemm2.tail_launch.joint:
+            raise ValueError("gemm2.tail_launch.joint: only GEMM1 has gate and up rows to join")
+
+    def describe(self) -> str:
+        g1, g2 = self.gemm1, self.gemm2
+        def gemm(g: GemmConfig) -> str:
+            flags = [" wB" * (not g.weights_as_a), f" sk{g.split_k}" * (g.split_k > 1), " joint" * g.joint,
+                     " px" * g.prefetch_x, " sl" * g.scales_at_load, f" r{g.maxnreg}" * (g.maxnreg is not None)]
+            tail = g.tail_launch
+            if tail is not None:  # "tail-apart" alone when the tail launch runs the same config
+                same = tail == dataclasses.replace(g, tail_launch=None)
+                flags.append(" tail-apart" + f"({gemm(tail)})" * (not same))
+            return f"n{g.block_n} k{g.block_k} w{g.num_warps} s{g.num_stages}{''.join(flags)}"
+
+        small = f"/{self.small_m}" * bool(self.small_m) + f"+{self.tail_m}" * bool(self.tail_m)
+        return f"{'grouped' if self.grouped else 'decode'} m{self.block_m}{small} g1({gemm(g1)}) g2({gemm(g2)})"
+
+
+ANY = None
+ShapeKey = tuple[int, int, int, int]
+
+
+def _decode(n1, k1, w1, s1, n2, k2, w2, s2, split_k=1, px=False, split_k1=1, regs=(None, None),
+            sl=False) -> MoEConfig:
+    """``regs``: each GEMM's ``maxnreg``; ``sl``: both GEMMs' ``scales_at_load``."""
+    return MoEConfig(False, 16, GemmConfig(n1, k1, w1, s1, split_k=split_k1, prefetch_x=px, scales_at_load=sl,
+                                           maxnreg=regs[0]),
+                     GemmConfig(n2, k2, w2, s2, split_k=split_k, prefetch_x=px, scales_at_load=sl, maxnreg=regs[1]))
+
+
+def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True, px=False, joint=False, small=0,
+             tail=0, apart=(False, False), regs=(None, None), sl=False) -> MoEConfig:
+    """``apart`` per GEMM: False (tails in the one launch), True (a second launch, same config) or a dict
+    of the fields the tail launch changes (``{"num_stages": 2}``); ``regs``: each GEMM's ``maxnreg``;
+    ``sl``: both GEMMs' ``scales_at_load``."""
+    g1 = GemmConfig(n1, k1, w1, s1, weights_as_a, joint=joint, prefetch_x=px, scales_at_load=sl, maxnreg=regs[0])
+    g2 = GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px, scales_at_load=sl, maxnreg=regs[1])
+    def with_tail_launch(g: GemmConfig, how) -> GemmConfig:
+        if how is False:
+            return g
+        return dataclasses.replace(g, tail_launch=dataclasses.replace(g, **({} if how is True else how)))
+    return MoEConfig(True, m, with_tail_launch(g1, apart[0]), with_tail_launch(g2, apart[1]), small, tail)
+
+
+#: a tail launch's changes for 256-token blocks with tails of 32 or 64 (shared memory)
+_K64S4 = {"block_k": 64, "num_stages": 4}
+
+GPT_OSS_120B: ShapeKey = (128, 4, 2880, 2880)
+GPT_OSS_20B: ShapeKey = (32, 4, 2880, 2880)
+DEEPSEEK_LIKE: ShapeKey = (256, 8, 4096, 2048)
+
+#: (shape key or ANY, max tokens, config), searched in order. The rows for named shapes are
+#: the fastest candidates of ``mxfp4-plugin bench --tune`` on H200 (BENCHMARKS.md); ANY follows
+#: gpt-oss-120b's, the most common layer here.
+TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
+    (GPT_OSS_20B, 1, _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=2, sl=True)),
+    (GPT_OSS_20B, 4, _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True, sl=True)),
+    (GPT_OSS_20B, 64, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True, sl=True)),
+    (GPT_OSS_20B, 256, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, sl=True)),
+    (GPT_OSS_20B, 1024, _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, sl=True)),
+    (GPT_OSS_20B, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, sl=True)),
+    (DEEPSEEK_LIKE, 4, _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True)),
+    (DEEPSEEK_LIKE, 256, _grouped(16, 64, 256, 4, 4, 128, 128, 4, 3, px=True)),
+    (DEEPSEEK_LIKE, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=(True, True))),
+    (DEEPSEEK_LIKE, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=16,
+                                   apart=(True, False))),
+    (DEEPSEEK_LIKE, 4096, _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32, tail=32)),
+    (DEEPSEEK_LIKE, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=16,
+                                      apart=(True, True))),
+    (ANY, 1, _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=2, sl=True)),
+    (ANY, 4, _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True, sl=True)),
+    (ANY, 256, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True, sl=True)),
+    (ANY, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=({"maxnreg": 168}, True), sl=True)),
+    (ANY, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, apart=({"maxnreg": 128}, True), sl=True)),
+    (ANY, 4096, _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, sl=True)),
+    (ANY, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=16, apart=(True, True), sl=True)),
+)
+
+#: Configurations ``mxfp4-plugin bench --tune`` tries, and the token counts it tries them at:
+#: the shipped rows and their nearest rivals on H200 (BENCHMARKS.md). With weights as A, one
+#: warpgroup (4 warps) per 64 weight rows lets the decoded weights go straight into the MMA's
+#: registers (BF16X2 layout), so ``joint`` GEMM1 tiles of 64 gate + 64 up rows run 8 warps.
+CANDIDATES: tuple[MoEConfig, ...] = (
+    # decode: one (token, slot) pair per program
+    _decode(64, 256, 4, 3, 64, 128, 4, 3, split_k=2, px=True),
+    _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True),
+    _decode(64, 128, 4, 3, 64, 128, 4, 3, px=True),
+    _decode(64, 128, 4, 3, 64, 128, 4, 3),
+    _decode(64, 256, 4, 3, 64, 256, 4, 3),
+    # GEMM1 split over K too (partial sums, then gate_kernel): at 1 token gpt-oss-120b's GEMM1 has only
+    # 180 programs of 64 rows (8.7% of the SMs' warp slots busy, 31% of DRAM bandwidth in Nsight).
+    # First at 1 token on both gpt-oss layers (38.8 / 38.2 us against 40.8 / 40.4 for the unsplit row,
+    # round 10); behind from 4 tokens and on the DeepSeek-like layer (K = 4096 already gives 16 steps).
+    _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=2),
+    _decode(64, 256, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=2),
+    _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=4),
+    # grouped, a few pairs per expert
+    _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True),
+    _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3),
+    _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True),
+    _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, px=True),
+    _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3),
+    _grouped(32, 128, 128, 8, 3, 128, 128, 8, 3, px=True),
+    _grouped(16, 64, 128, 4, 4, 64, 128, 4, 4, px=True),
+    _grouped(16, 64, 256, 4, 4, 64, 256, 4, 4, px=True),
+    _grouped(32, 64, 256, 4, 3, 64, 256, 4, 3, px=True),
+    # grouped, many pairs per expert
+    _grouped(64, 64, 64, 4, 4, 64, 64, 4, 4),
+    _grouped(64, 64, 128, 4, 3, 64, 128, 4, 3),
+    _grouped(64, 64, 128, 4, 4, 64, 128, 4, 4),
+    _grouped(128, 64, 64, 8, 3, 128, 64, 8, 3, joint=True),
+    _grouped(128, 64, 64, 8, 3, 64, 64, 4, 3, joint=True),
+    _grouped(128, 64, 64, 8, 4, 128, 64, 8, 4, joint=True),
+    _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True),
+    _grouped(128, 64, 128, 8, 3, 128, 128, 8, 3, joint=True),
+    _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True),
+    _grouped(256, 64, 64, 8, 3, 128, 64, 8, 3, joint=True),
+    _grouped(256, 64, 64, 8, 4, 128, 64, 8, 4, joint=True),
+    _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True),
+    _grouped(256, 64, 64, 8, 3, 128, 64, 8, 3, weights_as_a=False),
+    # an expert's last, partly filled block on a narrower MMA (``small_m``): with about block_m pairs
+    # per expert (the token counts where each size wins), a third of the blocks hold a handful
+    _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16),
+    _grouped(64, 64, 128, 4, 3, 64, 128, 4, 3, small=32),
+    _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32),
+    _grouped(128, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32),
+    _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32),
+    _grouped(128, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64),
+    _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64),
+    _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=128),
+    _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=16),
+    _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32),
+    _grouped(128, 64, 128, 8, 4, 64, 128, 4, 3, joint=True, small=32),  # GEMM2 at 2 programs per SM
+    # GEMM2 with 128 weight rows per 4-warp program (two 64-row MMAs per K step): half the programs, each
+    # twice as long (DeepSeek-like's n64 k256 GEMM2 runs only 8 K steps), and fewer loop instructions per
+    # weight word (sm90 SASS: 25 against 28.5). 256 rows (n256 k64 / k32) lost to 128 everywhere.
+    _decode(64, 256, 4, 3, 128, 128, 4, 3, px=True),
+    _grouped(16, 64, 256, 4, 4, 128, 128, 4, 3, px=True),
+    _grouped(16, 64, 256, 4, 4, 128, 128, 4, 4, px=True),
+    _grouped(16, 64, 256, 4, 4, 128, 64, 4, 4, px=True),
+    _grouped(16, 64, 128, 4, 3, 128, 128, 4, 3, px=True),
+    # GEMM2 capped at 128 registers (168 uncapped: 4 programs per SM instead of 3, no spill in the K loop).
+    # Nsight at 256 tokens on the DeepSeek-like layer (round 13): our GEMM2 issues on 54% of the cycles with 12
+    # warps per SM, the peer's on 72% with 16 (124 registers), though it executes 13% more instructions. The
+    # cap did not pay: grouped 1-5% behind the uncapped tile (tune, 16-256 tokens); the decode row at 2 and 4
+    # tokens level with it in an A/B of the bench (DeepSeek-like 163.8 / 164.6 against 164.2 / 164.2 us).
+    _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True, regs=(None, 128)),
+    _grouped(16, 64, 256, 4, 4, 128, 128, 4, 3, px=True, regs=(None, 128)),
+    # prefill GEMM1 with 256 weight rows (128 gate + 128 up) x 128 tokens per 8-warp program: each
+    # activation tile read from L2 serves twice the rows of the 128-row tiles (241 registers, 66 KB).
+    # First for gpt-oss-120b at 4096 tokens (2363 us against 2519 for the 128-row tile, round 10);
+    # behind at 8192 and on the DeepSeek-like layer. k128 (s2) and 16-warp variants lost everywhere.
+    _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32),
+    _grouped(128, 128, 64, 8, 4, 256, 64, 8, 4, joint=True, small=32),
+    _grouped(128, 128, 64, 8, 3, 64, 128, 4, 3, joint=True, small=32),
+    # an expert's last block with a tail (``tail_m``): with about block_m pairs per expert, half the experts
+    # have a few more, which otherwise take a block of their own that decodes all the weights again. First
+    # where each expert gets about 128 pairs (round 11: gpt-oss-120b at 4096 tokens 2159 us against 2345,
+    # DeepSeek-like 4558 against 4983). In one launch, the tail program's registers cost the 4-warp m32
+    # and 8-warp m64 kernels a program per SM (GEMM1 156 -> 176, 118 -> 130): they lost (1149 against 1062
+    # us at 1024 tokens), hence ``tail_launch`` (tails apart) there.
+    _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=(True, True)),
+    _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=32, apart=(True, True)),
+    _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=16, apart=(True, False)),
+    _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, apart=(True, True)),
+    _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32, tail=32),
+    _grouped(128, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32),
+    _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32),
+    # 256-token blocks: gpt-oss-120b past 4096 tokens takes m256/64+16 since round 12 (A/B of the bench, two
+    # runs each: 3784.6 / 3785.0 us against 3829.5 / 3833.9 for round 11's m256/32+16).
+    # A tail of 16 is the most that fits in one config (GEMM1 226 KB of shared memory at s3; 32 needs 238);
+    # tails of 32 or 64 (gpt-oss-20b at 4096 / 8192 tokens: 512 +- 22 and 1024 +- 31 pairs
+    # per expert) in a tail launch of shorter K steps (k64 s4: 164 / 180 KB). Round 12: no gain on
+    # gpt-oss-20b (tune 3513 / 3532 us against 3444 for m256/64 at 8192); first in the tune at 8192 on the
+    # other layers, but 3.5-4% behind the shipped rows in an A/B of the bench (two runs each, one process:
+    # gpt-oss-120b 3935 / 3952 against 3795 / 3779 us, DeepSeek-like 7753 / 7792 against 7453 / 7469).
+    # Also lost (round 12's second tune): GEMM2 of these blocks on one warpgroup, n64 k64 w4 s3 (252
+    # registers, two programs per SM): 3-12% behind the n128 w8 tile on every layer at 4096 and 8192.
+    _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=16, apart=(True, True)),
+    _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=16, apart=(True, True)),
+    _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=32, apart=(_K64S4, _K64S4)),
+    _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=64, apart=(_K64S4, _K64S4)),
+)
+
+
+def worth_trying(config: MoEConfig, num_tokens: int) -> bool:
+    """Which candidates ``--tune`` times at a token count (the others cannot win there)."""
+    if not config.grouped:
+        return num_tokens <= 16
+    if config.block_m >= 128:
+        return num_tokens >= 1024
+    return (config.block_m <= 32 and num_tokens <= 1024) or (config.block_m >= 64 and num_tokens >= 256)
+
+
+def select(num_tokens: int, shape: ShapeKey) -> MoEConfig:
+    for key, max_tokens, config in TABLE:
+        if (key is ANY or key == shape) and num_tokens <= max_tokens:
+            return config
+    raise LookupError(f"configs.TABLE: no row for {num_tokens} tokens and shape {shape}")
