@@ -40,15 +40,15 @@ def _compile(tree: str) -> list[dict]:
     tools = Path(triton.__file__).parent / "backends" / "nvidia" / "bin"
     rows = []
     for key, max_tokens, cfg in configs.TABLE:
-        experts, top_k, hidden, intermediate = key or GPT_OSS_120B
+        _, _, hidden, intermediate = key or GPT_OSS_120B
         for name, kernel, g, k in (("gemm1", gemm.gemm1_kernel, cfg.gemm1, hidden),
                                    ("gemm2", gemm.gemm2_kernel, cfg.gemm2, intermediate)):
             launches = [(g, 0)] if g.tail_launch is None else [(g, 1), (g.tail_launch, 2)]
             for c, tail_pass in launches:
                 consts = dict(GROUPED=cfg.grouped, WEIGHTS_AS_A=c.weights_as_a, LAYOUT=1, DOT_DTYPE=tl.bfloat16,
                               PRECISION="tf32", BLOCK_N=c.block_n, BLOCK_M=cfg.block_m, BLOCK_K=c.block_k, FOLD=True,
-                              PREFETCH_X=c.prefetch_x, SCALES_AT_LOAD=c.scales_at_load, SMALL_M=cfg.small_m, TAIL_M=cfg.tail_m, TAIL_PASS=tail_pass,
-                              SPLIT_K=c.split_k, PDL=True, JOINT=c.joint)
+                              PREFETCH_X=c.prefetch_x, SCALES_AT_LOAD=c.scales_at_load, SMALL_M=cfg.small_m,
+                              TAIL_M=cfg.tail_m, TAIL_PASS=tail_pass, SPLIT_K=c.split_k, PDL=True, JOINT=c.joint)
                 consts = {n: v for n, v in consts.items() if n in kernel.arg_names}
                 pointers = _pointer_types(c.split_k if name == "gemm1" else 1, bias=k == 2880)
                 compiled = triton.compile(_source(kernel, consts, k, pointers, ASTSource),
@@ -57,7 +57,8 @@ def _compile(tree: str) -> list[dict]:
                                                        **({} if c.maxnreg is None else {"maxnreg": c.maxnreg})))
                 cubin = Path(f"/tmp/sass_report_{name}.cubin")
                 cubin.write_bytes(compiled.asm["cubin"])
-                usage = subprocess.run([tools / "cuobjdump", "-res-usage", cubin], capture_output=True, text=True).stdout
+                usage = subprocess.run([tools / "cuobjdump", "-res-usage", cubin], capture_output=True,
+                                       text=True).stdout
                 sass = subprocess.run([tools / "cuobjdump", "-sass", cubin], capture_output=True, text=True).stdout
                 regs = int(re.search(r"REG:(\d+)", usage).group(1))
                 words = (2 if name == "gemm1" else 1) * c.block_n * c.block_k // 8 // (32 * c.num_warps)

@@ -25,7 +25,6 @@ float32 MMA operands and the NIBBLES layout, so CI checks their numerics without
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 
 import torch
@@ -170,15 +169,8 @@ def _pdl_options(device: torch.device) -> dict:
     kernel's programs launch while the previous kernel runs its last wave and wait in the kernel
     (``gemm._after_prior_kernels``) until its writes are visible, which hides the launch gaps between
     the layer's dependent kernels (3-7 of them). Off under the interpreter and before Hopper."""
-    on = device.type == "cuda" and not interpreting() and _major_capability(
-        device.index if device.index is not None else torch.cuda.current_device()) >= 9
+    on = device.type == "cuda" and not interpreting() and torch.cuda.get_device_capability(device)[0] >= 9
     return {"PDL": on, "launch_pdl": on}
-
-
-@functools.cache
-def _major_capability(index: int) -> int:
-    """The CUDA device's major compute capability, asked once per device (not on every forward)."""
-    return torch.cuda.get_device_capability(index)[0]
 
 
 def _weight_args(blocks: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None) -> tuple:
@@ -195,7 +187,8 @@ def _weight_args(blocks: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor 
 def _launch_options(c: GemmConfig, common: dict, fold: bool, pdl: dict) -> dict:
     cap = {} if c.maxnreg is None else {"maxnreg": c.maxnreg}  # only when set: uncapped configs launch as before
     return dict(BLOCK_N=c.block_n, BLOCK_K=c.block_k, WEIGHTS_AS_A=c.weights_as_a, PREFETCH_X=c.prefetch_x,
-                SCALES_AT_LOAD=c.scales_at_load, num_warps=c.num_warps, num_stages=c.num_stages, FOLD=fold, **common, **pdl, **cap)
+                SCALES_AT_LOAD=c.scales_at_load, num_warps=c.num_warps, num_stages=c.num_stages, FOLD=fold,
+                **common, **pdl, **cap)
 
 
 def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, common, pdl):

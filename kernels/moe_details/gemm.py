@@ -86,6 +86,12 @@ def _scale_factors(s, LAYOUT: tl.constexpr, FOLD: tl.constexpr, NOW: tl.constexp
 
 
 @triton.jit
+def _load_scales(s_ptrs, k0, mask, LAYOUT: tl.constexpr, FOLD: tl.constexpr, SCALES_AT_LOAD: tl.constexpr):
+    """The block scales of the K tile at ``k0`` (masked: byte 0), as factors if ``SCALES_AT_LOAD``."""
+    return _scale_factors(tl.load(s_ptrs + k0 // 32, mask=mask, other=0), LAYOUT, FOLD, SCALES_AT_LOAD)
+
+
+@triton.jit
 def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, mask_n,
               DUAL: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr, DOT_DTYPE: tl.constexpr,
               PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
@@ -119,12 +125,10 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
             acc_t = tl.zeros((TAIL_M, BLOCK_N), tl.float32)
     acc2_t = acc_t
     mask_s0 = mask_n[:, None] & (k_lo + 32 * offs_s < k_true)[None, :]
-    s_next = _scale_factors(tl.load(s_ptrs + k_lo // 32, mask=mask_s0, other=0), LAYOUT, FOLD,
-                            SCALES_AT_LOAD)
+    s_next = _load_scales(s_ptrs, k_lo, mask_s0, LAYOUT, FOLD, SCALES_AT_LOAD)
     s2_next = s_next
     if DUAL:
-        s2_next = _scale_factors(tl.load(s2_ptrs + k_lo // 32, mask=mask_s0, other=0), LAYOUT, FOLD,
-                                 SCALES_AT_LOAD)
+        s2_next = _load_scales(s2_ptrs, k_lo, mask_s0, LAYOUT, FOLD, SCALES_AT_LOAD)
     # PREFETCH_X (weights as A only): the activation tile is loaded a K step ahead into registers.
     # Otherwise it is loaded in the loop and the pipeliner stages it through shared memory with
     # asynchronous copies; the MMA then reads it from there and runs asynchronously (wgmma waits
@@ -151,7 +155,7 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
         s = s_next
         s2 = s2_next
         mask_s1 = mask_n[:, None] & (k1 + 32 * offs_s < k_true)[None, :]
-        s_next = _scale_factors(tl.load(s_ptrs + k1 // 32, mask=mask_s1, other=0), LAYOUT, FOLD, SCALES_AT_LOAD)
+        s_next = _load_scales(s_ptrs, k1, mask_s1, LAYOUT, FOLD, SCALES_AT_LOAD)
         # K is a multiple of 32 (the scale block), so masking whole blocks of 4 words is exact and
         # keeps the mask constant over 16 bytes: one 16-byte copy per 4 words instead of four.
         mask_w = mask_n[:, None] & (k0 + 32 * (offs_w // 4) < k_true)[None, :]
@@ -161,8 +165,7 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
         if TAIL_M > 0:
             acc_t = _mma(w, xt, acc_t, WEIGHTS_AS_A, PRECISION)
         if DUAL:
-            s2_next = _scale_factors(tl.load(s2_ptrs + k1 // 32, mask=mask_s1, other=0), LAYOUT, FOLD,
-                                      SCALES_AT_LOAD)
+            s2_next = _load_scales(s2_ptrs, k1, mask_s1, LAYOUT, FOLD, SCALES_AT_LOAD)
             w2 = decode_tile(tl.load(w2_ptrs + k0 // 8, mask=mask_w, other=0),
                              _scale_factors(s2, LAYOUT, FOLD, not SCALES_AT_LOAD), BLOCK_N, BLOCK_K, LAYOUT,
                              DOT_DTYPE, FOLD)
