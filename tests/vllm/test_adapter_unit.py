@@ -101,3 +101,22 @@ def test_wrapped_loader_marks_and_delegates():
     other = torch.nn.Parameter(torch.zeros(1), requires_grad=False)
     assert loader(other, torch.ones(1), weight_name="y", shard_id="gpt_oss_w13", expert_id=3) is None
     assert calls == [("gpt_oss_w13", 3)] and getattr(other, LOADED)
+
+
+@pytest.mark.parametrize("cpu, amx, granted, expected", [
+    (True, True, True, True),
+    (True, True, False, False),  # the request refused: a warning, no tiles
+    (True, False, True, False),  # no AMX: nothing asked
+    (False, True, True, False),  # not vLLM's CPU platform: nothing asked
+])
+def test_amx_tiles_are_requested_on_vllms_cpu_platform_only(monkeypatch, cpu, amx, granted, expected):
+    from vllm.platforms import current_platform
+
+    from mxfp4_plugin.adapters.vllm.cpu_amx import allow_amx_tiles
+
+    asked = []
+    monkeypatch.setattr(type(current_platform), "is_cpu", lambda self: cpu)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch._C._cpu, "_init_amx", lambda: asked.append(True) or granted)
+    assert allow_amx_tiles() is expected
+    assert asked == ([True] if cpu and amx else [])
