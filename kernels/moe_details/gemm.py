@@ -38,8 +38,7 @@ SWIGLU_OAI: tl.constexpr = tl.constexpr(1)
 def _block_rows(pid_b, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
                 PLACES: tl.constexpr, FIRST: tl.constexpr, TILE_M: tl.constexpr, GROUPED: tl.constexpr):
     """(expert, pair index per column, column valid) for places ``FIRST .. FIRST + TILE_M`` of block
-    ``pid_b`` (grouped: blocks are ``PLACES`` places apart; decode: ``FIRST`` is 0). An invalid column
-    names pair 0 (grouped) or the program's own pair (decode): a real row, read and never stored."""
+    ``pid_b`` (grouped: blocks are ``PLACES`` places apart; decode: ``FIRST`` is 0)."""
     offs_m = FIRST + tl.arange(0, TILE_M)
     if GROUPED:
         expert = tl.load(block_expert_ptr + pid_b)
@@ -63,20 +62,14 @@ def _mma(w, x, acc, WEIGHTS_AS_A: tl.constexpr, PRECISION: tl.constexpr):
 
 
 @triton.jit
-def _activation_tile(x_ptrs, k0, k_end, BLOCK_K: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, MASKED: tl.constexpr):
+def _activation_tile(x_ptrs, valid_m, k0, k_true, BLOCK_K: tl.constexpr, WEIGHTS_AS_A: tl.constexpr):
     """The activations at K ``k0 ..``: ``[BLOCK_K, BLOCK_M]`` as the MMA's B operand (weights as A),
-    else ``[BLOCK_M, BLOCK_K]`` as its A operand; ``MASKED``: K past ``k_end`` reads 0. Every column
-    points at a real row (an unused column at pair 0's), so no column needs a mask."""
+    else ``[BLOCK_M, BLOCK_K]`` as its A operand; masked tokens and K past ``k_true`` read 0."""
+    in_k = k0 + tl.arange(0, BLOCK_K) < k_true
     if WEIGHTS_AS_A:
-        ptrs = x_ptrs + k0
-        in_k = (k0 + tl.arange(0, BLOCK_K) < k_end)[:, None]
+        return tl.load(x_ptrs + k0, mask=valid_m[None, :] & in_k[:, None], other=0.0)
     else:
-        ptrs = tl.trans(x_ptrs) + k0
-        in_k = (k0 + tl.arange(0, BLOCK_K) < k_end)[None, :]
-    if MASKED:
-        return tl.load(ptrs, mask=in_k, other=0.0)
-    else:
-        return tl.load(ptrs)
+        return tl.load(tl.trans(x_ptrs) + k0, mask=valid_m[:, None] & in_k[None, :], other=0.0)
 
 
 @triton.jit
@@ -93,45 +86,13 @@ def _scale_factors(s, LAYOUT: tl.constexpr, FOLD: tl.constexpr, NOW: tl.constexp
 
 
 @triton.jit
-def _load_scales(s_ptrs, k0, k_end, LAYOUT: tl.constexpr, FOLD: tl.constexpr, SCALES_AT_LOAD: tl.constexpr,
-                 MASKED: tl.constexpr):
-    """The block scales of the K tile at ``k0`` (``MASKED``: blocks past ``k_end`` read byte 0), as factors if
-    ``SCALES_AT_LOAD``."""
-    ptrs = s_ptrs + k0 // 32
-    if MASKED:
-        s = tl.load(ptrs, mask=(k0 + 32 * tl.arange(0, s_ptrs.shape[1]) < k_end)[None, :], other=0)
-    else:
-        s = tl.load(ptrs)
-    return _scale_factors(s, LAYOUT, FOLD, SCALES_AT_LOAD)
+def _load_scales(s_ptrs, k0, mask, LAYOUT: tl.constexpr, FOLD: tl.constexpr, SCALES_AT_LOAD: tl.constexpr):
+    """The block scales of the K tile at ``k0`` (masked: byte 0), as factors if ``SCALES_AT_LOAD``."""
+    return _scale_factors(tl.load(s_ptrs + k0 // 32, mask=mask, other=0), LAYOUT, FOLD, SCALES_AT_LOAD)
 
 
 @triton.jit
-def _load_words(w_ptrs, k0, k_end, MASKED: tl.constexpr):
-    """The weight words of the K tile at ``k0`` (``MASKED``: blocks past ``k_end`` read code 0). K is a multiple
-    of 32 (the scale block), so masking whole blocks of 4 words is exact and keeps the mask constant over
-    16 bytes: one 16-byte copy per 4 words."""
-    ptrs = w_ptrs + k0 // 8
-    if MASKED:
-        return tl.load(ptrs, mask=(k0 + 32 * (tl.arange(0, w_ptrs.shape[1]) // 4) < k_end)[None, :], other=0)
-    else:
-        return tl.load(ptrs)
-
-
-@triton.jit
-def _decode_mma(words, s, x, xt, acc, acc_t, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
-                DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-                FOLD: tl.constexpr, TAIL_M: tl.constexpr, SCALES_AT_LOAD: tl.constexpr):
-    """One weight tile decoded and multiplied into ``acc`` (with ``TAIL_M``, into ``acc_t`` too)."""
-    w = decode_tile(words, _scale_factors(s, LAYOUT, FOLD, not SCALES_AT_LOAD), BLOCK_N, BLOCK_K, LAYOUT, DOT_DTYPE,
-                    FOLD)
-    acc = _mma(w, x, acc, WEIGHTS_AS_A, PRECISION)
-    if TAIL_M > 0:
-        acc_t = _mma(w, xt, acc_t, WEIGHTS_AS_A, PRECISION)
-    return acc, acc_t
-
-
-@triton.jit
-def _mma_loop(x_ptrs, xt_ptrs, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs,
+def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, mask_n,
               DUAL: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr, DOT_DTYPE: tl.constexpr,
               PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
               FOLD: tl.constexpr, PREFETCH_X: tl.constexpr, TAIL_M: tl.constexpr, SCALES_AT_LOAD: tl.constexpr):
@@ -139,22 +100,18 @@ def _mma_loop(x_ptrs, xt_ptrs, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs,
     acc2_t)``: ``acc``, ``acc2`` ``[BLOCK_N, BLOCK_M]`` float32: ``W[:, k] @ X[k, :]``.
     ``x_ptrs [BLOCK_K, BLOCK_M]`` point at the first K tile of the activations; ``DUAL``: a
     second weight stream (``w2_ptrs``, ``s2_ptrs`` -> ``acc2``) shares the activations.
-    ``TAIL_M`` > 0: ``TAIL_M`` more token columns (``xt_ptrs`` -> ``acc_t``, ``acc2_t``)
+    ``TAIL_M`` > 0: ``TAIL_M`` more token columns (``xt_ptrs``, ``valid_t`` -> ``acc_t``, ``acc2_t``)
     share the decoded weights (else the tail results are placeholders, never computed).
 
     ``WEIGHTS_AS_A``: the decoded weights are the MMA's A operand (rows = output features,
     good when few tokens share an expert); otherwise the activations are A and the weights,
     transposed, are B (rows = tokens, good for large blocks of tokens).
 
-    The whole ``BLOCK_K`` steps load without any mask: every weight row and activation column the
-    pointers name exists (the callers point rows past the last at the last one, unused columns at a
-    real row; neither result is stored), and a step's prefetch of the next step re-reads the last whole
-    step instead of reading past K. Masks cost 4-13% of the loop's instructions per weight word (sm90
-    SASS). A last step of ``K % BLOCK_K`` (whole scale blocks), if any, is masked.
-
     Triton's pipeliner stages the weight words through shared memory (``num_stages``); the
     byte-wide scales are loaded here one K step ahead (``SCALES_AT_LOAD``: see ``_scale_factors``); the
     activations as ``PREFETCH_X`` says."""
+    offs_w = tl.arange(0, BLOCK_K // 8)
+    offs_s = tl.arange(0, BLOCK_K // 32)
     if WEIGHTS_AS_A:
         acc = tl.zeros((BLOCK_N, BLOCK_M), tl.float32)
     else:
@@ -167,14 +124,11 @@ def _mma_loop(x_ptrs, xt_ptrs, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs,
         else:
             acc_t = tl.zeros((TAIL_M, BLOCK_N), tl.float32)
     acc2_t = acc_t
-    k_whole = k_lo + tl.maximum(k_true - k_lo, 0) // BLOCK_K * BLOCK_K  # the end of the whole steps (a split-K
-    #                                                                       split past K has none)
-    k_last = k_whole - BLOCK_K  # the last whole step
-    # The first step's prefetches are masked by k_whole: all or nothing, nothing where no whole step exists.
-    s_next = _load_scales(s_ptrs, k_lo, k_whole, LAYOUT, FOLD, SCALES_AT_LOAD, True)
+    mask_s0 = mask_n[:, None] & (k_lo + 32 * offs_s < k_true)[None, :]
+    s_next = _load_scales(s_ptrs, k_lo, mask_s0, LAYOUT, FOLD, SCALES_AT_LOAD)
     s2_next = s_next
     if DUAL:
-        s2_next = _load_scales(s2_ptrs, k_lo, k_whole, LAYOUT, FOLD, SCALES_AT_LOAD, True)
+        s2_next = _load_scales(s2_ptrs, k_lo, mask_s0, LAYOUT, FOLD, SCALES_AT_LOAD)
     # PREFETCH_X (weights as A only): the activation tile is loaded a K step ahead into registers.
     # Otherwise it is loaded in the loop and the pipeliner stages it through shared memory with
     # asynchronous copies; the MMA then reads it from there and runs asynchronously (wgmma waits
@@ -182,45 +136,42 @@ def _mma_loop(x_ptrs, xt_ptrs, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs,
     x_next = None
     xt_next = None
     if PREFETCH_X:
-        x_next = _activation_tile(x_ptrs, k_lo, k_whole, BLOCK_K, WEIGHTS_AS_A, True)
+        x_next = _activation_tile(x_ptrs, valid_m, k_lo, k_true, BLOCK_K, WEIGHTS_AS_A)
         if TAIL_M > 0:
-            xt_next = _activation_tile(xt_ptrs, k_lo, k_whole, BLOCK_K, WEIGHTS_AS_A, True)
-    for k0 in range(k_lo, k_whole, BLOCK_K):
-        k1 = tl.minimum(k0 + BLOCK_K, k_last)  # the next whole step (the last step re-reads its own)
+            xt_next = _activation_tile(xt_ptrs, valid_t, k_lo, k_true, BLOCK_K, WEIGHTS_AS_A)
+    for k0 in range(k_lo, k_true, BLOCK_K):
+        k1 = k0 + BLOCK_K
         xt = None
         if PREFETCH_X:
             x = x_next.to(DOT_DTYPE)
-            x_next = _activation_tile(x_ptrs, k1, k_true, BLOCK_K, WEIGHTS_AS_A, False)
+            x_next = _activation_tile(x_ptrs, valid_m, k1, k_true, BLOCK_K, WEIGHTS_AS_A)
             if TAIL_M > 0:
                 xt = xt_next.to(DOT_DTYPE)
-                xt_next = _activation_tile(xt_ptrs, k1, k_true, BLOCK_K, WEIGHTS_AS_A, False)
+                xt_next = _activation_tile(xt_ptrs, valid_t, k1, k_true, BLOCK_K, WEIGHTS_AS_A)
         else:
-            x = _activation_tile(x_ptrs, k0, k_true, BLOCK_K, WEIGHTS_AS_A, False).to(DOT_DTYPE)
+            x = _activation_tile(x_ptrs, valid_m, k0, k_true, BLOCK_K, WEIGHTS_AS_A).to(DOT_DTYPE)
             if TAIL_M > 0:
-                xt = _activation_tile(xt_ptrs, k0, k_true, BLOCK_K, WEIGHTS_AS_A, False).to(DOT_DTYPE)
+                xt = _activation_tile(xt_ptrs, valid_t, k0, k_true, BLOCK_K, WEIGHTS_AS_A).to(DOT_DTYPE)
         s = s_next
         s2 = s2_next
-        s_next = _load_scales(s_ptrs, k1, k_true, LAYOUT, FOLD, SCALES_AT_LOAD, False)
-        acc, acc_t = _decode_mma(_load_words(w_ptrs, k0, k_true, False), s, x, xt, acc, acc_t, WEIGHTS_AS_A, LAYOUT,
-                                 DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_K, FOLD, TAIL_M, SCALES_AT_LOAD)
-        if DUAL:
-            s2_next = _load_scales(s2_ptrs, k1, k_true, LAYOUT, FOLD, SCALES_AT_LOAD, False)
-            acc2, acc2_t = _decode_mma(_load_words(w2_ptrs, k0, k_true, False), s2, x, xt, acc2, acc2_t, WEIGHTS_AS_A,
-                                       LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_K, FOLD, TAIL_M, SCALES_AT_LOAD)
-    if k_whole < k_true:  # the last step, K % BLOCK_K wide: masked
-        x = _activation_tile(x_ptrs, k_whole, k_true, BLOCK_K, WEIGHTS_AS_A, True).to(DOT_DTYPE)
-        xt = None
+        mask_s1 = mask_n[:, None] & (k1 + 32 * offs_s < k_true)[None, :]
+        s_next = _load_scales(s_ptrs, k1, mask_s1, LAYOUT, FOLD, SCALES_AT_LOAD)
+        # K is a multiple of 32 (the scale block), so masking whole blocks of 4 words is exact and
+        # keeps the mask constant over 16 bytes: one 16-byte copy per 4 words instead of four.
+        mask_w = mask_n[:, None] & (k0 + 32 * (offs_w // 4) < k_true)[None, :]
+        w = decode_tile(tl.load(w_ptrs + k0 // 8, mask=mask_w, other=0),
+                        _scale_factors(s, LAYOUT, FOLD, not SCALES_AT_LOAD), BLOCK_N, BLOCK_K, LAYOUT, DOT_DTYPE, FOLD)
+        acc = _mma(w, x, acc, WEIGHTS_AS_A, PRECISION)
         if TAIL_M > 0:
-            xt = _activation_tile(xt_ptrs, k_whole, k_true, BLOCK_K, WEIGHTS_AS_A, True).to(DOT_DTYPE)
-        acc, acc_t = _decode_mma(_load_words(w_ptrs, k_whole, k_true, True),
-                                 _load_scales(s_ptrs, k_whole, k_true, LAYOUT, FOLD, SCALES_AT_LOAD, True), x, xt, acc,
-                                 acc_t, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_K, FOLD, TAIL_M,
-                                 SCALES_AT_LOAD)
+            acc_t = _mma(w, xt, acc_t, WEIGHTS_AS_A, PRECISION)
         if DUAL:
-            acc2, acc2_t = _decode_mma(_load_words(w2_ptrs, k_whole, k_true, True),
-                                       _load_scales(s2_ptrs, k_whole, k_true, LAYOUT, FOLD, SCALES_AT_LOAD, True), x, xt,
-                                       acc2, acc2_t, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_K, FOLD,
-                                       TAIL_M, SCALES_AT_LOAD)
+            s2_next = _load_scales(s2_ptrs, k1, mask_s1, LAYOUT, FOLD, SCALES_AT_LOAD)
+            w2 = decode_tile(tl.load(w2_ptrs + k0 // 8, mask=mask_w, other=0),
+                             _scale_factors(s2, LAYOUT, FOLD, not SCALES_AT_LOAD), BLOCK_N, BLOCK_K, LAYOUT,
+                             DOT_DTYPE, FOLD)
+            acc2 = _mma(w2, x, acc2, WEIGHTS_AS_A, PRECISION)
+            if TAIL_M > 0:
+                acc2_t = _mma(w2, xt, acc2_t, WEIGHTS_AS_A, PRECISION)
     if not WEIGHTS_AS_A:
         acc = tl.trans(acc)
         acc2 = tl.trans(acc2)
@@ -242,13 +193,6 @@ def _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride
     w_ptrs = w_ptr + expert.to(tl.int64) * stride_we + offs_n[:, None] * (stride_wq * 4) + offs_w[None, :]
     s_ptrs = s_ptr + expert.to(tl.int64) * stride_se + offs_n[:, None] * stride_sn + offs_s[None, :]
     return w_ptrs, s_ptrs
-
-
-@triton.jit
-def _rows_read(offs_n, n_rows):
-    """The weight rows a program reads for output rows ``offs_n``: those past the last read the last row
-    (their results are never stored), so the K loop needs no row mask."""
-    return tl.minimum(offs_n, n_rows - 1)
 
 
 @triton.jit
@@ -438,9 +382,9 @@ def _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
     if JOINT:
         # Gate rows, then the same up rows, as one [2 * BLOCK_N, K] operand: one MMA and one
         # accumulator per K step (with one warpgroup per 64 rows, each decodes half the tile).
-        rows = tl.reshape(_rows_read(offs_n, n_half)[None, :] + (tl.arange(0, 2) * n_half)[:, None], (2 * BLOCK_N,))
+        rows = tl.reshape(offs_n[None, :] + (tl.arange(0, 2) * n_half)[:, None], (2 * BLOCK_N,))
     else:  # gate rows; the up rows are n_half rows further
-        rows = _rows_read(offs_n, n_half)
+        rows = offs_n
     w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn, rows, BLOCK_K)
     mask_n = offs_n < n_half
     if expert >= 0:
@@ -454,16 +398,16 @@ def _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
             k_lo, k_hi = _split_range(k_true, SPLIT_K, BLOCK_K)
         if JOINT:
             mask_rows = tl.reshape(tl.broadcast_to(mask_n[None, :], (2, BLOCK_N)), (2 * BLOCK_N,))
-            acc, _, acc_t, _ = _mma_loop(x_ptrs, xt_ptrs, k_lo, k_hi, w_ptrs, s_ptrs, w_ptrs,
-                                         s_ptrs, False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION,
+            acc, _, acc_t, _ = _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_hi, w_ptrs, s_ptrs, w_ptrs,
+                                         s_ptrs, mask_rows, False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION,
                                          2 * BLOCK_N, TILE_M, BLOCK_K, FOLD, PREFETCH_X, TAIL_M, SCALES_AT_LOAD)
             acc_g, acc_u = _joint_gate_up(acc, b_row, rows, mask_rows, has_bias, BLOCK_N, TILE_M, SPLIT_K)
             if TAIL_M > 0:
                 acc_tg, acc_tu = _joint_gate_up(acc_t, b_row, rows, mask_rows, has_bias, BLOCK_N, TAIL_M, SPLIT_K)
         else:
-            acc_g, acc_u, acc_tg, acc_tu = _mma_loop(x_ptrs, xt_ptrs, k_lo, k_hi, w_ptrs, s_ptrs,
+            acc_g, acc_u, acc_tg, acc_tu = _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_hi, w_ptrs, s_ptrs,
                                                      w_ptrs + n_half * (stride_wq * 4), s_ptrs + n_half * stride_sn,
-                                                     True, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION,
+                                                     mask_n, True, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION,
                                                      BLOCK_N, TILE_M, BLOCK_K, FOLD, PREFETCH_X, TAIL_M,
                                                      SCALES_AT_LOAD)
             if SPLIT_K == 1:
@@ -526,8 +470,7 @@ def _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
     and block of output rows."""
     expert, pair, valid_m, offs_n = _program_tile(n_out, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
                                                   GROUPED, BLOCK_N, PLACES, TILE_M)
-    w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn,
-                                    _rows_read(offs_n, n_out), BLOCK_K)
+    w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn, offs_n, BLOCK_K)
     mask_n = offs_n < n_out
     if expert >= 0:
         a_ptrs, pair_t, valid_t, at_ptrs = _activation_tiles(a_ptr, stride_am, 1, pair, valid_m, n_out, sorted_ptr,
@@ -538,8 +481,8 @@ def _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
         if SPLIT_K > 1:
             k_lo, k_hi = _split_range(k_true, SPLIT_K, BLOCK_K)
             y_ptr += tl.program_id(1).to(tl.int64) * stride_ys
-        acc, _, acc_t, _ = _mma_loop(a_ptrs, at_ptrs, k_lo, k_hi, w_ptrs, s_ptrs, w_ptrs, s_ptrs,
-                                     False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, TILE_M,
+        acc, _, acc_t, _ = _mma_loop(a_ptrs, valid_m, at_ptrs, valid_t, k_lo, k_hi, w_ptrs, s_ptrs, w_ptrs, s_ptrs,
+                                     mask_n, False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, TILE_M,
                                      BLOCK_K, FOLD, PREFETCH_X, TAIL_M, SCALES_AT_LOAD)
         _gemm2_store(acc, pair, valid_m, expert, offs_n, mask_n, b_ptr, stride_be, has_bias, weights_ptr, y_ptr,
                      stride_ym)
