@@ -239,6 +239,16 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     # tokens level with it in an A/B of the bench (DeepSeek-like 163.8 / 164.6 against 164.2 / 164.2 us).
     _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True, regs=(None, 128)),
     _grouped(16, 64, 256, 4, 4, 128, 128, 4, 3, px=True, regs=(None, 128)),
+    # H100 at 16-256 tokens (round 15): the H200 rows read at 62-67% of the copy roofline there against the
+    # peer's 72-76% (Nsight, gpt-oss-120b at 64 tokens: our GEMM1 65% of DRAM peak, 41% issue, 16 warps per SM;
+    # the peer's 16x256 tile 81%, 69%). More weight bytes in flight per SM: deeper or wider K steps, 256-row
+    # programs like the peer's, and the shipped rows with scales at load.
+    _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True, sl=True),
+    _grouped(16, 64, 256, 4, 4, 128, 128, 4, 3, px=True, sl=True),
+    _grouped(16, 64, 256, 4, 4, 64, 256, 4, 4, px=True, sl=True),
+    _grouped(16, 64, 128, 4, 5, 64, 128, 4, 5, px=True, sl=True),
+    _grouped(16, 128, 128, 8, 3, 128, 128, 8, 3, px=True, sl=True),
+    _grouped(16, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, px=True, sl=True),
     # prefill GEMM1 with 256 weight rows (128 gate + 128 up) x 128 tokens per 8-warp program: each
     # activation tile read from L2 serves twice the rows of the 128-row tiles (241 registers, 66 KB).
     # First for gpt-oss-120b at 4096 tokens (2363 us against 2519 for the 128-row tile, round 10);
