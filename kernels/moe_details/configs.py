@@ -6,8 +6,8 @@ wins. ``grouped=False`` is the decode path (no routing pass: each GEMM program s
 (token, slot) pair); ``grouped=True`` sorts pairs by expert into blocks of ``block_m`` (the
 MMA's N) so each expert's weights are read once per block.
 
-Measured on H200 with ``mxfp4-plugin bench`` (BENCHMARKS.md); rows are the fastest of the
-candidates ``CANDIDATES`` tried there.
+Measured with ``mxfp4-plugin bench`` (BENCHMARKS.md): on H200 through round 14, on H100 in round
+15 (the rows for 16..256 tokens); rows are the fastest of the candidates ``CANDIDATES`` tried there.
 """
 
 from __future__ import annotations
@@ -142,16 +142,20 @@ DEEPSEEK_LIKE: ShapeKey = (256, 8, 4096, 2048)
 #: the fastest candidates of ``mxfp4-plugin bench --tune`` on H200 (BENCHMARKS.md); ANY follows
 #: gpt-oss-120b's, the most common layer here. ``sl`` (scales converted at load) where the bench's A/B
 #: found it faster or level (round 14: gpt-oss up to 6% faster; DeepSeek-like 3% slower at 16-256 tokens).
+#: The m16 rows up to 256 tokens (gpt-oss-20b: 64) take K steps of 256 at 3 stages, without ``sl``, since
+#: round 15: on H100 the k128 ``sl`` row of round 14 read at 63-67% of the copy roofline, this one at 73-79%
+#: (A/B of the bench: gpt-oss-120b 14-16% faster, gpt-oss-20b 10-14%, DeepSeek-like 1-3% at 64-256 tokens,
+#: level at 16); on H200 the two were within 4% of each other in rounds 10 and 13's tunes.
 TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     (GPT_OSS_20B, 1, _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=2, sl=True)),
     (GPT_OSS_20B, 4, _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True, sl=True)),
-    (GPT_OSS_20B, 64, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True, sl=True)),
+    (GPT_OSS_20B, 64, _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True)),
     (GPT_OSS_20B, 256, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, sl=True)),
     (GPT_OSS_20B, 1024, _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32,
                                  sl=True)),
     (GPT_OSS_20B, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64)),
     (DEEPSEEK_LIKE, 4, _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True)),
-    (DEEPSEEK_LIKE, 256, _grouped(16, 64, 256, 4, 4, 128, 128, 4, 3, px=True)),
+    (DEEPSEEK_LIKE, 256, _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True)),
     (DEEPSEEK_LIKE, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=(True, True))),
     (DEEPSEEK_LIKE, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=16,
                                    apart=(True, False))),
@@ -160,7 +164,7 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
                                       apart=(True, True))),
     (ANY, 1, _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=2, sl=True)),
     (ANY, 4, _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True, sl=True)),
-    (ANY, 256, _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True, sl=True)),
+    (ANY, 256, _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True)),
     (ANY, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=(_R168, True), sl=True)),
     (ANY, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, apart=(_R128, True),
                          sl=True)),
@@ -242,7 +246,9 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     # H100 at 16-256 tokens (round 15): the H200 rows read at 62-67% of the copy roofline there against the
     # peer's 72-76% (Nsight, gpt-oss-120b at 64 tokens: our GEMM1 65% of DRAM peak, 41% issue, 16 warps per SM;
     # the peer's 16x256 tile 81%, 69%). More weight bytes in flight per SM: deeper or wider K steps, 256-row
-    # programs like the peer's, and the shipped rows with scales at load.
+    # programs like the peer's, and the shipped rows with scales at load. None won: the tune's first on every
+    # layer was the older g1(n64 k256 w4 s3 px) g2(n64 k256 w4 s3 px), now shipped; its s4 variants 1-6% behind
+    # (but DeepSeek-like at 256 tokens: s4 sl 27%), the 8-warp and s5 tiles 15-30%.
     _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True, sl=True),
     _grouped(16, 64, 256, 4, 4, 128, 128, 4, 3, px=True, sl=True),
     _grouped(16, 64, 256, 4, 4, 64, 256, 4, 4, px=True, sl=True),
