@@ -10,8 +10,9 @@ Needs Triton 3.6 (the GPU machine's: ``pip install triton==3.6.0`` in a venv of 
 on any machine, with the ptxas and cuobjdump it bundles) and no torch. The kernels are compiled as
 ``kernels/moe.py`` launches them on a bf16 layer (BF16X2 words, folded scales, programmatic dependent launch),
 with a row's own shape (ANY rows: gpt-oss-120b's), so its K decides whether a weight row's stride divides by 16.
-A count, not a timing: fewer instructions per word is what the 16..256-token loop is bound by (BENCHMARKS.md
-rounds 10-13), but only the bench on the GPU says whether a change is faster.
+A count, not a timing: fewer instructions per word is what the 16..256-token loop was bound by on the H200
+(BENCHMARKS.md rounds 10-13); on the H100 a row with more instructions per word and fewer programs per SM,
+but twice the weight bytes in flight per program, was 16% faster (round 15). Only the bench says which is faster.
 """
 
 from __future__ import annotations
