@@ -184,11 +184,12 @@ def _weight_args(blocks: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor 
     return (words, scales, b, words.stride(0), words.stride(1) // 4, scales.stride(0), scales.stride(1), b.stride(0))
 
 
-def _launch_options(c: GemmConfig, common: dict, fold: bool, pdl: dict) -> dict:
+def _launch_options(c: GemmConfig, common: dict, fold: bool, pdl: dict, k: int) -> dict:
+    """``k``: the GEMM's K; a multiple of the K step lets its loop run without masks (``EVEN_K``)."""
     cap = {} if c.maxnreg is None else {"maxnreg": c.maxnreg}  # only when set: uncapped configs launch as before
     return dict(BLOCK_N=c.block_n, BLOCK_K=c.block_k, WEIGHTS_AS_A=c.weights_as_a, PREFETCH_X=c.prefetch_x,
                 SCALES_AT_LOAD=c.scales_at_load, num_warps=c.num_warps, num_stages=c.num_stages, FOLD=fold,
-                **common, **pdl, **cap)
+                EVEN_K=k % c.block_k == 0, **common, **pdl, **cap)
 
 
 def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, common, pdl):
@@ -206,7 +207,7 @@ def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, com
             x, x.stride(0), *_weight_args(experts.w13, experts.w13_scale, experts.w13_bias),
             out, out.stride(0) if split_k > 1 else 0, out.stride(-2), ids, *bookkeeping,
             k, experts.intermediate, experts.hidden, has_bias, *gating, JOINT=launch.joint, SPLIT_K=split_k,
-            TAIL_PASS=tail_pass, **_launch_options(launch, common, experts.fold13, pdl))
+            TAIL_PASS=tail_pass, **_launch_options(launch, common, experts.fold13, pdl, experts.hidden))
     if split_k > 1:
         b = experts.w13_bias if experts.w13_bias is not None else out
         grid = (act.shape[0], triton.cdiv(experts.intermediate, GATE_BLOCK))
@@ -222,7 +223,8 @@ def _gemm2(act, experts, y, ids, gammas, bookkeeping, blocks, config, common, pd
             act, act.stride(0), *_weight_args(experts.w2, experts.w2_scale, experts.w2_bias),
             y, y.stride(0), y.stride(1), ids, gammas, *bookkeeping,
             experts.hidden, experts.intermediate, int(experts.w2_bias is not None),
-            SPLIT_K=config.gemm2.split_k, TAIL_PASS=tail_pass, **_launch_options(launch, common, experts.fold2, pdl))
+            SPLIT_K=config.gemm2.split_k, TAIL_PASS=tail_pass,
+            **_launch_options(launch, common, experts.fold2, pdl, experts.intermediate))
 
 
 def _launches(c: GemmConfig) -> tuple[tuple[GemmConfig, int], ...]:
