@@ -27,6 +27,7 @@ AUTO = "auto"
 # DeepSeek-like 1.88x / 1.25x / 0.94-0.99x / 1.12x / 1.04x / 1.05x; on an H100 (round 15, the table
 # since): gpt-oss-120b 2.28x / 1.45x / 1.00-1.10x / 1.18x / 1.14x / 1.09x, gpt-oss-20b 2.42x / 1.39x /
 # 1.11-1.22x / 1.15x / 0.99x / 1.00x, DeepSeek-like 1.71x / 1.19x / 0.94-0.97x / 1.08x / 1.05x / 1.06x.
+# Round 16 (A/B on the H100): gpt-oss-20b's 4-token row 1.49x, the DeepSeek-like 16-256-token rows 1-2% faster.
 # A layer gets one backend for all batch sizes: ours is first on Hopper (faster at 1-4 tokens, never
 # behind on gpt-oss-120b (level at 256 tokens on the H100), elsewhere at most 6% behind);
 # MXFP4_PLUGIN_BACKEND=triton_kernels picks the peer.
