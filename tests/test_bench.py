@@ -80,6 +80,24 @@ def test_tune_only_narrows_the_candidates():
     assert tune_candidates(1) and not tune_candidates(1, "no such config")
 
 
+def test_tune_times_the_shipped_row_first_whatever_tune_only_says():
+    from mxfp4_plugin.kernels.moe_details import configs
+
+    shipped = configs.select(4096, configs.GPT_OSS_20B)
+    assert tune_candidates(4096, "no such config", shipped) == [shipped]
+    every = tune_candidates(4096, None, shipped)
+    assert every[0] == shipped and every.count(shipped) == 1
+    assert set(every) == set(tune_candidates(4096)) | {shipped}
+
+
+def test_tune_report_shows_the_shipped_row_beside_the_fastest():
+    options = BenchOptions(shapes=["gpt-oss-20b"], tokens=[4], tune=True)
+    rows = [{"shape": "gpt-oss-20b", "tokens": 4, "config": c, "us": us, "rel_err": 2e-3, "shipped": c == "table's"}
+            for c, us in (("table's", 120.0), ("rival", 110.0))]
+    text = report.table(_report(tune=rows, tune_timing=tune_timing(options)))
+    assert "110.0 us  rival" in text and "shipped     120.0 us  table's" in text
+
+
 @pytest.mark.parametrize("args, message", [
     (["--tune-only", "m256"], "--tune-only: narrows --tune's candidates, but --tune was not given"),
     (["--tune", "--tune-only", "m256(/"], "--tune-only: expected a regular expression, got 'm256(/'"),

@@ -291,6 +291,10 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=16, apart=(True, True)),
     _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=32, apart=(_K64S4, _K64S4)),
     _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=64, apart=(_K64S4, _K64S4)),
+    # gpt-oss-20b's prefill rows with scales at load (``sl``), as the ANY rows that gpt-oss-120b takes: its rows
+    # past 1024 tokens were tuned without (round 11, H200) and trail the peer by 1-4% at 4096-8192 on both GPUs
+    _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, sl=True),
+    _grouped(128, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, sl=True),
 )
 
 

@@ -60,6 +60,9 @@ def table(report: dict) -> str:
                 if ok:
                     best = min(ok, key=lambda t: t["us"])
                     lines.append(f"  {shape:>14} M={m:<5} {best['us']:9.1f} us  {best['config']}")
+                    shipped = [t for t in ok if t.get("shipped")]
+                    if shipped and shipped[0] is not best:
+                        lines.append(f"  {'':>14} {'shipped':<7} {shipped[0]['us']:9.1f} us  {shipped[0]['config']}")
     return "\n".join(lines)
 
 

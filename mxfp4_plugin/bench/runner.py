@@ -54,14 +54,16 @@ def tune_timing(options: BenchOptions) -> dict:
     return {"routings": min(2, options.rotations), "iters": max(5, options.iters // 2)}
 
 
-def tune_candidates(tokens: int, only: str | None = None) -> list:
-    """The candidate configs ``--tune`` times at a token count: those that can win there
+def tune_candidates(tokens: int, only: str | None = None, shipped=None) -> list:
+    """The candidate configs ``--tune`` times at a token count: ``shipped`` (the table's row there, always,
+    first: every other time is read against it in the same process), then those that can win there
     (``configs.worth_trying``) and, with ``--tune-only``, whose description matches that regular
     expression (``re.search``)."""
     from ..kernels.moe_details.configs import CANDIDATES, worth_trying
 
     pattern = re.compile(only) if only else None
-    return [c for c in CANDIDATES if worth_trying(c, tokens) and (pattern is None or pattern.search(c.describe()))]
+    rivals = [c for c in CANDIDATES if worth_trying(c, tokens) and (pattern is None or pattern.search(c.describe()))]
+    return [shipped] * (shipped is not None) + [c for c in rivals if c != shipped]
 
 
 def backends_to_run(spec: MoESpec, platform: Platform) -> tuple[dict[str, type[Backend]], list[str]]:
@@ -165,11 +167,15 @@ def _measure(name, backend, sets, check, expected, tokens, options) -> dict:
 
 def _tune(shape, spec, ours, sets, check, expected, tokens, options) -> list[dict]:
     from ..kernels.moe import fused_moe
+    from ..kernels.moe_details.configs import select
 
     timing = tune_timing(options)
+    e = ours.experts  # the key fused_moe selects by
+    shipped = select(tokens, (e.num_experts, spec.top_k, e.hidden, e.intermediate))
     rows = []
-    for config in tune_candidates(tokens, options.tune_only):
-        row = {"shape": shape, "tokens": tokens, "config": config.describe(), "grouped": config.grouped,
+    for config in tune_candidates(tokens, options.tune_only, shipped):
+        row = {"shape": shape, "tokens": tokens, "config": config.describe(), "shipped": config == shipped,
+               "grouped": config.grouped,
                "block_m": config.block_m, "gemm1": dataclasses.asdict(config.gemm1),
                "gemm2": dataclasses.asdict(config.gemm2)}
         try:
