@@ -37,7 +37,7 @@ from mxfp4_plugin.spec import Activation, ActivationSpec
 from .moe_details import configs, gemm, routing
 from .moe_details.configs import GemmConfig, MoEConfig
 from .moe_details.dequant import FOLD_RANGE
-from .moe_details.layout import ValueLayout, concatenate_gate_up, to_kernel_layout, with_aligned_rows
+from .moe_details.layout import ValueLayout, bytes_after, concatenate_gate_up, to_kernel_layout, with_aligned_rows
 
 ACT_DTYPES = (torch.bfloat16, torch.float16)
 REDUCE_BLOCK = 1024
@@ -184,12 +184,15 @@ def _weight_args(blocks: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor 
     return (words, scales, b, words.stride(0), words.stride(1) // 4, scales.stride(0), scales.stride(1), b.stride(0))
 
 
-def _launch_options(c: GemmConfig, common: dict, fold: bool, pdl: dict, k: int) -> dict:
-    """``k``: the GEMM's K; a multiple of the K step lets its loop run without masks (``EVEN_K``)."""
+def _launch_options(c: GemmConfig, common: dict, fold: bool, pdl: dict, k: int, scales: torch.Tensor) -> dict:
+    """``k``: the GEMM's K; where it is a multiple of the K step, the loop loads weight words and the next
+    step's scales without masks (``EVEN_K``), which needs ``BLOCK_K / 32`` readable bytes past the last scale
+    (``layout.SCALE_SLACK``, there in every ``prepare_experts`` result; else the masked loop runs)."""
     cap = {} if c.maxnreg is None else {"maxnreg": c.maxnreg}  # only when set: uncapped configs launch as before
+    even_k = k % c.block_k == 0 and bytes_after(scales) >= c.block_k // 32
     return dict(BLOCK_N=c.block_n, BLOCK_K=c.block_k, WEIGHTS_AS_A=c.weights_as_a, PREFETCH_X=c.prefetch_x,
                 SCALES_AT_LOAD=c.scales_at_load, num_warps=c.num_warps, num_stages=c.num_stages, FOLD=fold,
-                EVEN_K=k % c.block_k == 0, **common, **pdl, **cap)
+                EVEN_K=even_k, **common, **pdl, **cap)
 
 
 def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, common, pdl):
@@ -207,7 +210,8 @@ def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, com
             x, x.stride(0), *_weight_args(experts.w13, experts.w13_scale, experts.w13_bias),
             out, out.stride(0) if split_k > 1 else 0, out.stride(-2), ids, *bookkeeping,
             k, experts.intermediate, experts.hidden, has_bias, *gating, JOINT=launch.joint, SPLIT_K=split_k,
-            TAIL_PASS=tail_pass, **_launch_options(launch, common, experts.fold13, pdl, experts.hidden))
+            TAIL_PASS=tail_pass,
+            **_launch_options(launch, common, experts.fold13, pdl, experts.hidden, experts.w13_scale))
     if split_k > 1:
         b = experts.w13_bias if experts.w13_bias is not None else out
         grid = (act.shape[0], triton.cdiv(experts.intermediate, GATE_BLOCK))
@@ -224,7 +228,7 @@ def _gemm2(act, experts, y, ids, gammas, bookkeeping, blocks, config, common, pd
             y, y.stride(0), y.stride(1), ids, gammas, *bookkeeping,
             experts.hidden, experts.intermediate, int(experts.w2_bias is not None),
             SPLIT_K=config.gemm2.split_k, TAIL_PASS=tail_pass,
-            **_launch_options(launch, common, experts.fold2, pdl, experts.intermediate))
+            **_launch_options(launch, common, experts.fold2, pdl, experts.intermediate, experts.w2_scale))
 
 
 def _launches(c: GemmConfig) -> tuple[tuple[GemmConfig, int], ...]:

@@ -83,6 +83,27 @@ def test_scale_rows_are_aligned_views_of_the_same_values():
     assert with_aligned_rows(square).stride() == (256, 64, 1)
 
 
+def test_scales_keep_slack_for_the_unmasked_k_loop_and_without_it_the_loop_is_masked():
+    """The EVEN_K loop reads the next step's scales past a row's last one (up to BLOCK_K / 32 bytes): every
+    tensor from with_aligned_rows has SCALE_SLACK bytes after its last scale, aligned rows or not; scales
+    without them (a plain tensor) get the masked loop."""
+    import torch
+
+    from mxfp4_plugin.kernels.moe import _launch_options
+    from mxfp4_plugin.kernels.moe_details.configs import GemmConfig
+    from mxfp4_plugin.kernels.moe_details.layout import SCALE_SLACK, bytes_after, with_aligned_rows
+
+    for width in (90, 64):
+        scales = torch.randint(0, 256, (2, 4, width), dtype=torch.uint8)
+        assert bytes_after(with_aligned_rows(scales)) == SCALE_SLACK + (-width) % 16
+        assert bytes_after(scales) == 0
+    step = GemmConfig(64, 256, 4, 3)
+    slack = with_aligned_rows(torch.zeros((2, 4, 64), dtype=torch.uint8))
+    assert _launch_options(step, {}, False, {}, 2048, slack)["EVEN_K"]
+    assert not _launch_options(step, {}, False, {}, 2048, torch.zeros((2, 4, 64), dtype=torch.uint8))["EVEN_K"]
+    assert not _launch_options(step, {}, False, {}, 2880, slack)["EVEN_K"]  # a last partial step
+
+
 def test_nibbles_layout_is_the_checkpoint_itself():
     import torch
 

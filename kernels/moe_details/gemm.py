@@ -96,9 +96,15 @@ def _scale_factors(s, LAYOUT: tl.constexpr, FOLD: tl.constexpr, NOW: tl.constexp
 
 
 @triton.jit
-def _load_scales(s_ptrs, k0, mask, LAYOUT: tl.constexpr, FOLD: tl.constexpr, SCALES_AT_LOAD: tl.constexpr):
-    """The block scales of the K tile at ``k0`` (masked: byte 0), as factors if ``SCALES_AT_LOAD``."""
-    return _scale_factors(tl.load(s_ptrs + k0 // 32, mask=mask, other=0), LAYOUT, FOLD, SCALES_AT_LOAD)
+def _load_scales(s_ptrs, k0, mask, LAYOUT: tl.constexpr, FOLD: tl.constexpr, SCALES_AT_LOAD: tl.constexpr,
+                 MASKED: tl.constexpr):
+    """The block scales of the K tile at ``k0`` (``MASKED``: byte 0 where ``mask`` is false; else every pointer
+    is read), as factors if ``SCALES_AT_LOAD``."""
+    if MASKED:
+        s = tl.load(s_ptrs + k0 // 32, mask=mask, other=0)
+    else:
+        s = tl.load(s_ptrs + k0 // 32)
+    return _scale_factors(s, LAYOUT, FOLD, SCALES_AT_LOAD)
 
 
 @triton.jit
@@ -121,9 +127,12 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
     ``EVEN_K`` (K a multiple of ``BLOCK_K``: every step whole): the weight words load without a mask,
     since every word the pointers name exists (rows past the last point at the last row, ``_rows_read``;
     their results are never stored): 2-5% fewer loop instructions per weight word on the DeepSeek-like
-    layer (sm90 SASS, BENCHMARKS.md round 16). The scales and activations keep their masks: unmasked,
-    their next-step prefetch must be kept inside K by a ``minimum``, after which Triton lays the scales
-    out so that every decoded tile goes through shared memory (2.4x slower, round 16).
+    layer (sm90 SASS, BENCHMARKS.md round 16). So do the next step's scales in the loop: on the last step
+    they are read past the row's last scale, from the next row or the buffer's slack
+    (``layout.SCALE_SLACK``), and never used; 1-6% fewer again (round 17). Keeping that prefetch inside K
+    with a ``minimum`` instead made Triton lay the scales out so that every decoded tile went through shared
+    memory (2.4x slower, round 16). The activations keep their masks (tokens past the block, and the
+    ``PREFETCH_X`` read past K, which has no slack)
 
     Triton's pipeliner stages the weight words through shared memory (``num_stages``); the
     byte-wide scales are loaded here one K step ahead (``SCALES_AT_LOAD``: see ``_scale_factors``); the
@@ -143,10 +152,10 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
             acc_t = tl.zeros((TAIL_M, BLOCK_N), tl.float32)
     acc2_t = acc_t
     mask_s0 = mask_n[:, None] & (k_lo + 32 * offs_s < k_true)[None, :]
-    s_next = _load_scales(s_ptrs, k_lo, mask_s0, LAYOUT, FOLD, SCALES_AT_LOAD)
+    s_next = _load_scales(s_ptrs, k_lo, mask_s0, LAYOUT, FOLD, SCALES_AT_LOAD, True)
     s2_next = s_next
     if DUAL:
-        s2_next = _load_scales(s2_ptrs, k_lo, mask_s0, LAYOUT, FOLD, SCALES_AT_LOAD)
+        s2_next = _load_scales(s2_ptrs, k_lo, mask_s0, LAYOUT, FOLD, SCALES_AT_LOAD, True)
     # PREFETCH_X (weights as A only): the activation tile is loaded a K step ahead into registers.
     # Otherwise it is loaded in the loop and the pipeliner stages it through shared memory with
     # asynchronous copies; the MMA then reads it from there and runs asynchronously (wgmma waits
@@ -173,7 +182,7 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
         s = s_next
         s2 = s2_next
         mask_s1 = mask_n[:, None] & (k1 + 32 * offs_s < k_true)[None, :]
-        s_next = _load_scales(s_ptrs, k1, mask_s1, LAYOUT, FOLD, SCALES_AT_LOAD)
+        s_next = _load_scales(s_ptrs, k1, mask_s1, LAYOUT, FOLD, SCALES_AT_LOAD, not EVEN_K)
         # K is a multiple of 32 (the scale block), so masking whole blocks of 4 words is exact and
         # keeps the mask constant over 16 bytes: one 16-byte copy per 4 words instead of four.
         mask_w = mask_n[:, None] & (k0 + 32 * (offs_w // 4) < k_true)[None, :]
@@ -183,7 +192,7 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
         if TAIL_M > 0:
             acc_t = _mma(w, xt, acc_t, WEIGHTS_AS_A, PRECISION)
         if DUAL:
-            s2_next = _load_scales(s2_ptrs, k1, mask_s1, LAYOUT, FOLD, SCALES_AT_LOAD)
+            s2_next = _load_scales(s2_ptrs, k1, mask_s1, LAYOUT, FOLD, SCALES_AT_LOAD, not EVEN_K)
             w2 = decode_tile(_load_words(w2_ptrs + k0 // 8, mask_w, not EVEN_K),
                              _scale_factors(s2, LAYOUT, FOLD, not SCALES_AT_LOAD), BLOCK_N, BLOCK_K, LAYOUT,
                              DOT_DTYPE, FOLD)

@@ -64,18 +64,30 @@ def concatenate_gate_up(t: torch.Tensor, interleaved: bool) -> torch.Tensor:
     return torch.cat((t[:, 0::2], t[:, 1::2]), dim=1).contiguous()
 
 
+#: bytes readable past the last block scale of a tensor from ``with_aligned_rows``: a K loop without masks
+#: (``EVEN_K``) loads the next step's scales before it knows there is one, up to BLOCK_K / 32 bytes past a
+#: row's last (never used); the next row or this slack holds them
+SCALE_SLACK = 16
+
+
 def with_aligned_rows(scales: torch.Tensor, align: int = 16) -> torch.Tensor:
-    """``scales [E, N, K/32]`` as a view whose rows start every ``align`` bytes (of a buffer padded
-    once, with zeros past K/32 that the kernels never read): same shape and values, a row stride
-    the compiler can prove aligned. With gpt-oss's 90-byte rows (K = 2880) Triton otherwise picks a
-    layout for the scales that sends every decoded weight tile through shared memory."""
+    """``scales [E, N, K/32]`` as a view whose rows start every ``align`` bytes, of a buffer made once
+    with zeros past K/32 and ``SCALE_SLACK`` bytes past the last row, that the kernels never use: same shape and
+    values, a row stride the compiler can prove aligned. With gpt-oss's 90-byte rows (K = 2880) Triton
+    otherwise picks a layout for the scales that sends every decoded weight tile through shared memory."""
     width = scales.shape[-1]
     padded = -(-width // align) * align
-    if padded == width:
-        return scales.contiguous()
-    buffer = scales.new_zeros((*scales.shape[:-1], padded))
-    buffer[..., :width] = scales
-    return buffer[..., :width]
+    rows = scales.numel() // width if width else 0
+    buffer = scales.new_zeros(rows * padded + SCALE_SLACK)
+    view = buffer[:rows * padded].view(*scales.shape[:-1], padded)[..., :width]
+    view.copy_(scales)
+    return view
+
+
+def bytes_after(t: torch.Tensor) -> int:
+    """How many bytes of ``t``'s storage lie past its last element."""
+    last = t.storage_offset() + sum((n - 1) * st for n, st in zip(t.shape, t.stride()))
+    return t.untyped_storage().nbytes() - (last + 1) * t.element_size()
 
 
 def to_kernel_layout(blocks: torch.Tensor, layout: ValueLayout) -> torch.Tensor:
