@@ -50,7 +50,7 @@ def _compile(tree: str) -> list[dict]:
                               PRECISION="tf32", BLOCK_N=c.block_n, BLOCK_M=cfg.block_m, BLOCK_K=c.block_k, FOLD=True,
                               PREFETCH_X=c.prefetch_x, SCALES_AT_LOAD=c.scales_at_load, SMALL_M=cfg.small_m,
                               TAIL_M=cfg.tail_m, TAIL_PASS=tail_pass, SPLIT_K=c.split_k, PDL=True, JOINT=c.joint,
-                              EVEN_K=k % c.block_k == 0)
+                              EVEN_K=k % c.block_k == 0, SCALES_PAST_K=True)
                 consts = {n: v for n, v in consts.items() if n in kernel.arg_names}
                 pointers = _pointer_types(c.split_k if name == "gemm1" else 1, bias=k == 2880)
                 compiled = triton.compile(_source(kernel, consts, k, pointers, ASTSource),

@@ -83,10 +83,10 @@ def test_scale_rows_are_aligned_views_of_the_same_values():
     assert with_aligned_rows(square).stride() == (256, 64, 1)
 
 
-def test_scales_keep_slack_for_the_unmasked_k_loop_and_without_it_the_loop_is_masked():
-    """The EVEN_K loop reads the next step's scales past a row's last one (up to BLOCK_K / 32 bytes): every
-    tensor from with_aligned_rows has SCALE_SLACK bytes after its last scale, aligned rows or not; scales
-    without them (a plain tensor) get the masked loop."""
+def test_scales_keep_slack_for_the_unmasked_scale_loads_and_without_it_they_are_masked():
+    """The K loop reads scales past a row's last one (up to 2 * BLOCK_K / 32 bytes): every tensor from
+    with_aligned_rows has SCALE_SLACK bytes after its last scale, aligned rows or not; scales without them (a
+    plain tensor) are loaded with masks. The weight words' mask goes with K alone (EVEN_K)."""
     import torch
 
     from mxfp4_plugin.kernels.moe import _launch_options
@@ -99,9 +99,11 @@ def test_scales_keep_slack_for_the_unmasked_k_loop_and_without_it_the_loop_is_ma
         assert bytes_after(scales) == 0
     step = GemmConfig(64, 256, 4, 3)
     slack = with_aligned_rows(torch.zeros((2, 4, 64), dtype=torch.uint8))
-    assert _launch_options(step, {}, False, {}, 2048, slack)["EVEN_K"]
-    assert not _launch_options(step, {}, False, {}, 2048, torch.zeros((2, 4, 64), dtype=torch.uint8))["EVEN_K"]
-    assert not _launch_options(step, {}, False, {}, 2880, slack)["EVEN_K"]  # a last partial step
+    plain = torch.zeros((2, 4, 64), dtype=torch.uint8)
+    for k, scales, even_k, past_k in ((2048, slack, True, True), (2880, slack, False, True),
+                                      (2048, plain, True, False), (2880, plain, False, False)):
+        options = _launch_options(step, {}, False, {}, k, scales)
+        assert (options["EVEN_K"], options["SCALES_PAST_K"]) == (even_k, past_k)
 
 
 def test_nibbles_layout_is_the_checkpoint_itself():

@@ -6,8 +6,9 @@ wins. ``grouped=False`` is the decode path (no routing pass: each GEMM program s
 (token, slot) pair); ``grouped=True`` sorts pairs by expert into blocks of ``block_m`` (the
 MMA's N) so each expert's weights are read once per block.
 
-Measured with ``mxfp4-plugin bench`` (BENCHMARKS.md): on H200 through round 14, on H100 in round
-15 (the rows for 16..256 tokens); rows are the fastest of the candidates ``CANDIDATES`` tried there.
+Measured with ``mxfp4-plugin bench`` (BENCHMARKS.md): on H200 through round 14, on H100 since round
+15 (the rows for 16..256 tokens; gpt-oss-20b's at 2-4 and 1025-4096); rows are the fastest of the candidates
+``CANDIDATES`` tried there, confirmed by an A/B of the bench.
 """
 
 from __future__ import annotations
@@ -155,6 +156,9 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     (GPT_OSS_20B, 256, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, sl=True)),
     (GPT_OSS_20B, 1024, _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32,
                                  sl=True)),
+    # 1025-4096 tokens: scales at load, since round 17 (H100 tune 1761 against 1862 us at 4096; A/B of the bench
+    # 1795.7 / 1817.5 against 1834.2 / 1823.7 us, level at 2048; at 8192 the tune kept the row without)
+    (GPT_OSS_20B, 4096, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, sl=True)),
     (GPT_OSS_20B, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64)),
     (DEEPSEEK_LIKE, 4, _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True)),
     (DEEPSEEK_LIKE, 256, _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True)),
@@ -292,7 +296,8 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=32, apart=(_K64S4, _K64S4)),
     _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=64, apart=(_K64S4, _K64S4)),
     # gpt-oss-20b's prefill rows with scales at load (``sl``), as the ANY rows that gpt-oss-120b takes: its rows
-    # past 1024 tokens were tuned without (round 11, H200) and trail the peer by 1-4% at 4096-8192 on both GPUs
+    # past 1024 tokens were tuned without (round 11, H200) and trailed the peer by 1-4% at 4096-8192 on both GPUs.
+    # Round 17 (H100): the m256/64 one first at 4096 (shipped there), behind the row without at 8192
     _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, sl=True),
     _grouped(128, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, sl=True),
 )

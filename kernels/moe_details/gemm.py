@@ -112,7 +112,7 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
               DUAL: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr, DOT_DTYPE: tl.constexpr,
               PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
               FOLD: tl.constexpr, PREFETCH_X: tl.constexpr, TAIL_M: tl.constexpr, SCALES_AT_LOAD: tl.constexpr,
-              EVEN_K: tl.constexpr):
+              EVEN_K: tl.constexpr, SCALES_PAST_K: tl.constexpr):
     """K loop over ``k_lo .. k_true`` (``k_lo`` a multiple of ``BLOCK_K``) -> ``(acc, acc2, acc_t,
     acc2_t)``: ``acc``, ``acc2`` ``[BLOCK_N, BLOCK_M]`` float32: ``W[:, k] @ X[k, :]``.
     ``x_ptrs [BLOCK_K, BLOCK_M]`` point at the first K tile of the activations; ``DUAL``: a
@@ -127,12 +127,14 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
     ``EVEN_K`` (K a multiple of ``BLOCK_K``: every step whole): the weight words load without a mask,
     since every word the pointers name exists (rows past the last point at the last row, ``_rows_read``;
     their results are never stored): 2-5% fewer loop instructions per weight word on the DeepSeek-like
-    layer (sm90 SASS, BENCHMARKS.md round 16). So do the next step's scales in the loop: on the last step
-    they are read past the row's last scale, from the next row or the buffer's slack
-    (``layout.SCALE_SLACK``), and never used; 1-6% fewer again (round 17). Keeping that prefetch inside K
-    with a ``minimum`` instead made Triton lay the scales out so that every decoded tile went through shared
-    memory (2.4x slower, round 16). The activations keep their masks (tokens past the block, and the
-    ``PREFETCH_X`` read past K, which has no slack)
+    layer (sm90 SASS, BENCHMARKS.md round 16). Otherwise words past K load as 0.
+    ``SCALES_PAST_K`` (the scale buffer is readable up to ``2 * BLOCK_K / 32`` bytes past any row's last scale:
+    ``layout.SCALE_SLACK``): the loop's scale loads need no mask either. Past K they read the row's padding,
+    the next row or the slack; with words 0 there, every such scale (a finite factor: bytes 0..254) decodes
+    to 0, and the last step's prefetch is never used. 1-8% fewer loop instructions per weight word again
+    (round 17). Keeping that prefetch inside K with a ``minimum`` instead made Triton lay the scales out so
+    that every decoded tile went through shared memory (2.4x slower, round 16). The activations keep their
+    masks (tokens past the block; the ``PREFETCH_X`` read past K has no slack).
 
     Triton's pipeliner stages the weight words through shared memory (``num_stages``); the
     byte-wide scales are loaded here one K step ahead (``SCALES_AT_LOAD``: see ``_scale_factors``); the
@@ -182,7 +184,7 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
         s = s_next
         s2 = s2_next
         mask_s1 = mask_n[:, None] & (k1 + 32 * offs_s < k_true)[None, :]
-        s_next = _load_scales(s_ptrs, k1, mask_s1, LAYOUT, FOLD, SCALES_AT_LOAD, not EVEN_K)
+        s_next = _load_scales(s_ptrs, k1, mask_s1, LAYOUT, FOLD, SCALES_AT_LOAD, not SCALES_PAST_K)
         # K is a multiple of 32 (the scale block), so masking whole blocks of 4 words is exact and
         # keeps the mask constant over 16 bytes: one 16-byte copy per 4 words instead of four.
         mask_w = mask_n[:, None] & (k0 + 32 * (offs_w // 4) < k_true)[None, :]
@@ -192,7 +194,7 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
         if TAIL_M > 0:
             acc_t = _mma(w, xt, acc_t, WEIGHTS_AS_A, PRECISION)
         if DUAL:
-            s2_next = _load_scales(s2_ptrs, k1, mask_s1, LAYOUT, FOLD, SCALES_AT_LOAD, not EVEN_K)
+            s2_next = _load_scales(s2_ptrs, k1, mask_s1, LAYOUT, FOLD, SCALES_AT_LOAD, not SCALES_PAST_K)
             w2 = decode_tile(_load_words(w2_ptrs + k0 // 8, mask_w, not EVEN_K),
                              _scale_factors(s2, LAYOUT, FOLD, not SCALES_AT_LOAD), BLOCK_N, BLOCK_K, LAYOUT,
                              DOT_DTYPE, FOLD)
@@ -357,7 +359,7 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
                  BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
                  PREFETCH_X: tl.constexpr, JOINT: tl.constexpr, SMALL_M: tl.constexpr, TAIL_M: tl.constexpr,
                  TAIL_PASS: tl.constexpr, SPLIT_K: tl.constexpr, PDL: tl.constexpr, SCALES_AT_LOAD: tl.constexpr,
-                 EVEN_K: tl.constexpr):
+                 EVEN_K: tl.constexpr, SCALES_PAST_K: tl.constexpr):
     """x [M, H] -> act [M*top_k, I]: gate rows ``n`` and up rows ``I + n`` of w13, bias, gating.
     ``has_bias`` (0/1) and ``activation`` (SILU/SWIGLU_OAI) are plain arguments, not
     specialised: one compiled kernel serves every layer; the branch costs nothing measurable.
@@ -371,7 +373,8 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
                  (x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn, stride_be,
                   act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr, top_k, n_half,
                   k_true, has_bias, activation, alpha, limit, GROUPED, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION,
-                  BLOCK_N, BLOCK_M + TAIL_M, BLOCK_K, FOLD, PREFETCH_X, JOINT, SPLIT_K, SCALES_AT_LOAD, EVEN_K),
+                  BLOCK_N, BLOCK_M + TAIL_M, BLOCK_K, FOLD, PREFETCH_X, JOINT, SPLIT_K, SCALES_AT_LOAD, EVEN_K,
+                  SCALES_PAST_K),
                  n_half, block_rows_ptr, BLOCK_N, BLOCK_M, SMALL_M, TAIL_M, TAIL_PASS)
 
 
@@ -408,7 +411,8 @@ def _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
                    GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
                    DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, PLACES: tl.constexpr,
                    BLOCK_K: tl.constexpr, FOLD: tl.constexpr, PREFETCH_X: tl.constexpr, JOINT: tl.constexpr,
-                   SPLIT_K: tl.constexpr, SCALES_AT_LOAD: tl.constexpr, EVEN_K: tl.constexpr, TILE_M: tl.constexpr,
+                   SPLIT_K: tl.constexpr, SCALES_AT_LOAD: tl.constexpr, EVEN_K: tl.constexpr,
+                   SCALES_PAST_K: tl.constexpr, TILE_M: tl.constexpr,
                    TAIL_M: tl.constexpr):
     """GEMM1 for this program's block of pairs (its first ``TILE_M`` places, then ``TAIL_M`` more)
     and block of gate/up rows. ``JOINT``: both row sets in one MMA operand (else two MMAs sharing
@@ -438,7 +442,7 @@ def _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
             acc, _, acc_t, _ = _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_hi, w_ptrs, s_ptrs, w_ptrs,
                                          s_ptrs, mask_rows, False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION,
                                          2 * BLOCK_N, TILE_M, BLOCK_K, FOLD, PREFETCH_X, TAIL_M, SCALES_AT_LOAD,
-                                         EVEN_K)
+                                         EVEN_K, SCALES_PAST_K)
             acc_g, acc_u = _joint_gate_up(acc, b_row, rows, mask_rows, has_bias, BLOCK_N, TILE_M, SPLIT_K)
             if TAIL_M > 0:
                 acc_tg, acc_tu = _joint_gate_up(acc_t, b_row, rows, mask_rows, has_bias, BLOCK_N, TAIL_M, SPLIT_K)
@@ -447,7 +451,7 @@ def _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
                                                      w_ptrs + n_half * (stride_wq * 4), s_ptrs + n_half * stride_sn,
                                                      mask_n, True, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION,
                                                      BLOCK_N, TILE_M, BLOCK_K, FOLD, PREFETCH_X, TAIL_M,
-                                                     SCALES_AT_LOAD, EVEN_K)
+                                                     SCALES_AT_LOAD, EVEN_K, SCALES_PAST_K)
             if SPLIT_K == 1:
                 if has_bias != 0:
                     b_g = tl.load(b_row + offs_n, mask=mask_n, other=0.0)[:, None]
@@ -472,7 +476,8 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
                  DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
                  BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
                  PREFETCH_X: tl.constexpr, SPLIT_K: tl.constexpr, SMALL_M: tl.constexpr, TAIL_M: tl.constexpr,
-                 TAIL_PASS: tl.constexpr, PDL: tl.constexpr, SCALES_AT_LOAD: tl.constexpr, EVEN_K: tl.constexpr):
+                 TAIL_PASS: tl.constexpr, PDL: tl.constexpr, SCALES_AT_LOAD: tl.constexpr, EVEN_K: tl.constexpr,
+                 SCALES_PAST_K: tl.constexpr):
     """act [M*top_k, I] -> y [SPLIT_K, M*top_k, H] float32: down projection, bias, router weight.
     Split-K (grid axis 1): split ``s`` sums its share of K (whole ``BLOCK_K`` steps) into
     ``y[s]``; split 0 adds the bias; ``reduce_topk_kernel`` sums the splits with the slots."""
@@ -481,7 +486,7 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
                  (a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn, stride_be, y_ptr,
                   stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr, n_out,
                   k_true, has_bias, GROUPED, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M,
-                  BLOCK_K, FOLD, PREFETCH_X, SPLIT_K, SCALES_AT_LOAD, EVEN_K),
+                  BLOCK_K, FOLD, PREFETCH_X, SPLIT_K, SCALES_AT_LOAD, EVEN_K, SCALES_PAST_K),
                  n_out, block_rows_ptr, BLOCK_N, BLOCK_M, SMALL_M, TAIL_M, TAIL_PASS)
 
 
@@ -503,7 +508,8 @@ def _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
                    GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
                    DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, PLACES: tl.constexpr,
                    BLOCK_K: tl.constexpr, FOLD: tl.constexpr, PREFETCH_X: tl.constexpr, SPLIT_K: tl.constexpr,
-                   SCALES_AT_LOAD: tl.constexpr, EVEN_K: tl.constexpr, TILE_M: tl.constexpr, TAIL_M: tl.constexpr):
+                   SCALES_AT_LOAD: tl.constexpr, EVEN_K: tl.constexpr, SCALES_PAST_K: tl.constexpr, TILE_M: tl.constexpr,
+                   TAIL_M: tl.constexpr):
     """GEMM2 for this program's block of pairs (its first ``TILE_M`` places, then ``TAIL_M`` more)
     and block of output rows."""
     expert, pair, valid_m, offs_n = _program_tile(n_out, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
@@ -522,7 +528,7 @@ def _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
             y_ptr += tl.program_id(1).to(tl.int64) * stride_ys
         acc, _, acc_t, _ = _mma_loop(a_ptrs, valid_m, at_ptrs, valid_t, k_lo, k_hi, w_ptrs, s_ptrs, w_ptrs, s_ptrs,
                                      mask_n, False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, TILE_M,
-                                     BLOCK_K, FOLD, PREFETCH_X, TAIL_M, SCALES_AT_LOAD, EVEN_K)
+                                     BLOCK_K, FOLD, PREFETCH_X, TAIL_M, SCALES_AT_LOAD, EVEN_K, SCALES_PAST_K)
         _gemm2_store(acc, pair, valid_m, expert, offs_n, mask_n, b_ptr, stride_be, has_bias, weights_ptr, y_ptr,
                      stride_ym)
         if TAIL_M > 0:

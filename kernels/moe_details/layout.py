@@ -64,9 +64,9 @@ def concatenate_gate_up(t: torch.Tensor, interleaved: bool) -> torch.Tensor:
     return torch.cat((t[:, 0::2], t[:, 1::2]), dim=1).contiguous()
 
 
-#: bytes readable past the last block scale of a tensor from ``with_aligned_rows``: a K loop without masks
-#: (``EVEN_K``) loads the next step's scales before it knows there is one, up to BLOCK_K / 32 bytes past a
-#: row's last (never used); the next row or this slack holds them
+#: bytes readable past the last block scale of a tensor from ``with_aligned_rows``: the kernels' K loop loads
+#: scales without masks (``gemm.SCALES_PAST_K``), up to 2 * BLOCK_K / 32 bytes past a row's last (a last partial
+#: step, then the next step's prefetch); the row's padding, the next row or this slack holds them (K steps up to 256)
 SCALE_SLACK = 16
 
 
