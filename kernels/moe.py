@@ -126,7 +126,7 @@ def fused_moe(x: torch.Tensor, topk_weights: torch.Tensor, topk_ids: torch.Tenso
     if m == 0:
         return x.new_empty((0, experts.hidden))
     if config is None:
-        config = configs.select(m, (experts.num_experts, k, experts.hidden, experts.intermediate))
+        config = table_config(m, k, experts)
     x = x.contiguous()
     ids = topk_ids.reshape(-1).contiguous()
     gammas = topk_weights.reshape(-1).contiguous()
@@ -148,6 +148,11 @@ def fused_moe(x: torch.Tensor, topk_weights: torch.Tensor, topk_ids: torch.Tenso
     gemm.reduce_topk_kernel[grid](y, y.stride(0), y.stride(1), ids, out, out.stride(0), k, experts.hidden,
                                   SPLIT_K=split_k, BLOCK=REDUCE_BLOCK, num_warps=4, **pdl)
     return out
+
+
+def table_config(num_tokens: int, top_k: int, experts: ExpertWeights) -> MoEConfig:
+    """The row of ``configs.TABLE`` that ``fused_moe`` runs for this many tokens on this layer."""
+    return configs.select(num_tokens, (experts.num_experts, top_k, experts.hidden, experts.intermediate))
 
 
 def _common_constexprs(act_dtype: torch.dtype, experts: ExpertWeights, config: MoEConfig) -> dict:

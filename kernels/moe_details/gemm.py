@@ -62,9 +62,9 @@ def _mma(w, x, acc, WEIGHTS_AS_A: tl.constexpr, PRECISION: tl.constexpr):
 
 
 @triton.jit
-def _load_words(ptrs, mask, MASKED: tl.constexpr):
-    """Weight words: ``MASKED``, 0 where ``mask`` is false; else every pointer is read (the mask, then
-    unused, is never computed)."""
+def _load(ptrs, mask, MASKED: tl.constexpr):
+    """Weight words or block scales: ``MASKED``, 0 where ``mask`` is false; else every pointer is read (the
+    mask, then unused, is never computed)."""
     if MASKED:
         return tl.load(ptrs, mask=mask, other=0)
     else:
@@ -100,11 +100,7 @@ def _load_scales(s_ptrs, k0, mask, LAYOUT: tl.constexpr, FOLD: tl.constexpr, SCA
                  MASKED: tl.constexpr):
     """The block scales of the K tile at ``k0`` (``MASKED``: byte 0 where ``mask`` is false; else every pointer
     is read), as factors if ``SCALES_AT_LOAD``."""
-    if MASKED:
-        s = tl.load(s_ptrs + k0 // 32, mask=mask, other=0)
-    else:
-        s = tl.load(s_ptrs + k0 // 32)
-    return _scale_factors(s, LAYOUT, FOLD, SCALES_AT_LOAD)
+    return _scale_factors(_load(s_ptrs + k0 // 32, mask, MASKED), LAYOUT, FOLD, SCALES_AT_LOAD)
 
 
 @triton.jit
@@ -188,14 +184,14 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
         # K is a multiple of 32 (the scale block), so masking whole blocks of 4 words is exact and
         # keeps the mask constant over 16 bytes: one 16-byte copy per 4 words instead of four.
         mask_w = mask_n[:, None] & (k0 + 32 * (offs_w // 4) < k_true)[None, :]
-        w = decode_tile(_load_words(w_ptrs + k0 // 8, mask_w, not EVEN_K),
+        w = decode_tile(_load(w_ptrs + k0 // 8, mask_w, not EVEN_K),
                         _scale_factors(s, LAYOUT, FOLD, not SCALES_AT_LOAD), BLOCK_N, BLOCK_K, LAYOUT, DOT_DTYPE, FOLD)
         acc = _mma(w, x, acc, WEIGHTS_AS_A, PRECISION)
         if TAIL_M > 0:
             acc_t = _mma(w, xt, acc_t, WEIGHTS_AS_A, PRECISION)
         if DUAL:
             s2_next = _load_scales(s2_ptrs, k1, mask_s1, LAYOUT, FOLD, SCALES_AT_LOAD, not SCALES_PAST_K)
-            w2 = decode_tile(_load_words(w2_ptrs + k0 // 8, mask_w, not EVEN_K),
+            w2 = decode_tile(_load(w2_ptrs + k0 // 8, mask_w, not EVEN_K),
                              _scale_factors(s2, LAYOUT, FOLD, not SCALES_AT_LOAD), BLOCK_N, BLOCK_K, LAYOUT,
                              DOT_DTYPE, FOLD)
             acc2 = _mma(w2, x, acc2, WEIGHTS_AS_A, PRECISION)

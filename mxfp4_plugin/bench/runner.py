@@ -166,12 +166,10 @@ def _measure(name, backend, sets, check, expected, tokens, options) -> dict:
 
 
 def _tune(shape, spec, ours, sets, check, expected, tokens, options) -> list[dict]:
-    from ..kernels.moe import fused_moe
-    from ..kernels.moe_details.configs import select
+    from ..kernels.moe import fused_moe, table_config
 
     timing = tune_timing(options)
-    e = ours.experts  # the key fused_moe selects by
-    shipped = select(tokens, (e.num_experts, spec.top_k, e.hidden, e.intermediate))
+    shipped = table_config(tokens, spec.top_k, ours.experts)
     rows = []
     for config in tune_candidates(tokens, options.tune_only, shipped):
         row = {"shape": shape, "tokens": tokens, "config": config.describe(), "shipped": config == shipped,
