@@ -189,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--tune-only", default=None, metavar="REGEX",
                        help="with --tune: only the candidates whose description (as the tuning table prints it) "
                             "matches this regular expression")
-    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--seed", type=int, default=0,
+                       help="seeds each layer's weights and each (layer, tokens) point's inputs and routings")
     bench.add_argument("--out", default="bench-out", help="directory for bench.json, bench.txt, bench.png")
     bench.add_argument("--quiet", action="store_true", help="no progress bar")
     bench.set_defaults(func=cmd_bench)

@@ -37,6 +37,20 @@ def test_random_inputs_look_like_a_router():
     assert torch.allclose(i.topk_weights.sum(-1), torch.ones(5))
 
 
+def test_a_points_routings_do_not_depend_on_the_token_counts_before_it():
+    spec, cpu = shapes.SHAPES["gpt-oss-120b"], torch.device("cpu")
+    alone, alone_check = shapes.point_inputs(spec, 4, 3, cpu, seed=0)
+    shapes.point_inputs(spec, 16, 3, cpu, seed=0)  # another point drawn first changes nothing
+    again, again_check = shapes.point_inputs(spec, 4, 3, cpu, seed=0)
+    for a, b in zip(alone + [alone_check], again + [again_check]):
+        assert torch.equal(a.topk_ids, b.topk_ids) and torch.equal(a.x, b.x)
+    # the timed routings differ from each other and from the checked one, and the seed changes them
+    ids = [i.topk_ids for i in alone + [alone_check]]
+    assert all(not torch.equal(ids[i], ids[j]) for i in range(len(ids)) for j in range(i))
+    other, _ = shapes.point_inputs(spec, 4, 3, cpu, seed=1)
+    assert not torch.equal(other[0].topk_ids, alone[0].topk_ids)
+
+
 def _report(tune: list[dict], tune_timing: dict | None = None) -> dict:
     """A bench report of one point of gpt-oss-20b at 4 tokens, as ``run_bench`` returns it."""
     point = {"shape": "gpt-oss-20b", "tokens": 4, "distinct_experts": 14.0, "bytes": 1.0, "flops": 1.0,

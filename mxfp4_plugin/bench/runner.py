@@ -113,8 +113,7 @@ def run_bench(options: BenchOptions) -> dict:
 
 
 def _bench_shape(shape, spec, platform, device, options, report, bar) -> None:
-    gen = torch.Generator(device).manual_seed(options.seed)
-    weights = layers.random_weights(spec, device, gen)
+    weights = layers.random_weights(spec, device, torch.Generator(device).manual_seed(options.seed))
     classes, notes = backends_to_run(spec, platform)
     report["notes"] += [f"{shape}: {n}" for n in notes]
     instances: dict[str, Backend] = {}
@@ -128,8 +127,7 @@ def _bench_shape(shape, spec, platform, device, options, report, bar) -> None:
     reference = instances.get("reference") or _prepared(ReferenceBackend(spec, platform), weights)
     per_expert = layers.bytes_per_expert(spec)
     for tokens in options.tokens:
-        sets = [layers.random_inputs(spec, tokens, device, gen) for _ in range(options.rotations)]
-        check = layers.random_inputs(spec, tokens, device, gen)
+        sets, check = layers.point_inputs(spec, tokens, options.rotations, device, options.seed)
         expected = reference.forward(check.x.float(), check.topk_weights, check.topk_ids)
         distinct = statistics.mean(int(torch.unique(s.topk_ids).numel()) for s in sets)
         moved = distinct * per_expert + 2 * tokens * spec.hidden_size * spec.act_dtype.itemsize
