@@ -51,6 +51,12 @@ CASES = {
                                                    "grouped_joint", 0),
     "fp16_grouped_joint_tokens_as_a_silu_h192_i96": (3, 2, 192, 96, 6, "float16", "silu", "concatenated", False,
                                                      "grouped_joint_tokens_as_a", 0),
+    # the decode path with gate and up rows as one MMA operand (JOINT), scales at load, N not a multiple of the
+    # block: masked rows
+    "bf16_decode_joint_scales_at_load_ragged_h192_i96": (3, 2, 192, 96, 3, "bfloat16", "swiglu_oai", "interleaved",
+                                                         True, "decode_joint", 0),
+    "fp16_decode_joint_silu_ep_h192_i96": (3, 2, 192, 96, 4, "float16", "silu", "concatenated", False,
+                                           "decode_joint", 3),
     # activations prefetched a K step ahead in registers (the other loop of _mma_loop)
     "bf16_decode_prefetch_x_ragged_h192_i96": (3, 2, 192, 96, 3, "bfloat16", "swiglu_oai", "interleaved", True,
                                                "decode_prefetch_x", 0),
@@ -105,6 +111,9 @@ def run_case(name: str) -> dict:
                                                  GemmConfig(16, 128, 4, 1, prefetch_x=True, scales_at_load=True)),
               "grouped_scales_at_load": MoEConfig(True, 16, GemmConfig(32, 64, 4, 1, joint=True, scales_at_load=True),
                                                   GemmConfig(32, 64, 4, 1, scales_at_load=True), tail_m=16),
+              "decode_joint": MoEConfig(False, 16, GemmConfig(64, 64, 4, 1, joint=True, prefetch_x=True,
+                                                          scales_at_load=True),
+                                        GemmConfig(32, 64, 4, 1, prefetch_x=True, scales_at_load=True)),
               "decode_prefetch_x": MoEConfig(False, 16, GemmConfig(32, 64, 4, 1, prefetch_x=True),
                                              GemmConfig(16, 128, 4, 1, prefetch_x=True)),
               "grouped_small_m": MoEConfig(True, 32, GemmConfig(16, 128, 4, 1), GemmConfig(32, 64, 4, 1), small_m=16),

@@ -106,10 +106,10 @@ ShapeKey = tuple[int, int, int, int]
 
 
 def _decode(n1, k1, w1, s1, n2, k2, w2, s2, split_k=1, px=False, split_k1=1, regs=(None, None),
-            sl=False) -> MoEConfig:
-    """``regs``: each GEMM's ``maxnreg``; ``sl``: both GEMMs' ``scales_at_load``."""
+            sl=False, joint=False) -> MoEConfig:
+    """``regs``: each GEMM's ``maxnreg``; ``sl``: both GEMMs' ``scales_at_load``; ``joint``: GEMM1's."""
     return MoEConfig(False, 16, GemmConfig(n1, k1, w1, s1, split_k=split_k1, prefetch_x=px, scales_at_load=sl,
-                                           maxnreg=regs[0]),
+                                           maxnreg=regs[0], joint=joint),
                      GemmConfig(n2, k2, w2, s2, split_k=split_k, prefetch_x=px, scales_at_load=sl, maxnreg=regs[1]))
 
 
@@ -197,6 +197,18 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=2),
     _decode(64, 256, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=2),
     _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=4),
+    # GEMM1 of 32 gate and 32 up rows as one 64-row operand (``joint``) per 4-warp program: one weight stream and
+    # one accumulator instead of two, 128 registers at K steps of 256 (4 programs per SM against the two-stream
+    # n64 tile's 165: 3) and 80 at 128 (6 per SM): more warps per SM for the latency of each step, twice the
+    # programs (1440 at 4 tokens on gpt-oss-120b), and at 1 token a whole GEMM1 in one wave without split-K
+    # and its gating pass (sm90 SASS, round 19)
+    _decode(32, 256, 4, 3, 64, 256, 4, 3, px=True, sl=True, joint=True),
+    _decode(32, 256, 4, 4, 64, 256, 4, 3, px=True, sl=True, joint=True),
+    _decode(32, 256, 4, 5, 64, 256, 4, 3, px=True, sl=True, joint=True),
+    _decode(32, 128, 4, 4, 64, 256, 4, 3, px=True, sl=True, joint=True),
+    _decode(32, 128, 4, 4, 64, 128, 4, 3, split_k=2, px=True, sl=True, joint=True),
+    _decode(32, 128, 4, 6, 64, 128, 4, 3, split_k=2, px=True, sl=True, joint=True),
+    _decode(32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True),
     # grouped, a few pairs per expert
     _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True),
     _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3),
