@@ -107,19 +107,22 @@ ShapeKey = tuple[int, int, int, int]
 
 def _decode(n1, k1, w1, s1, n2, k2, w2, s2, split_k=1, px=False, split_k1=1, regs=(None, None),
             sl=False, joint=False) -> MoEConfig:
-    """``regs``: each GEMM's ``maxnreg``; ``sl``: both GEMMs' ``scales_at_load``; ``joint``: GEMM1's."""
-    return MoEConfig(False, 16, GemmConfig(n1, k1, w1, s1, split_k=split_k1, prefetch_x=px, scales_at_load=sl,
+    """``regs``: each GEMM's ``maxnreg``; ``sl``: both GEMMs' ``scales_at_load`` (a pair: each GEMM's);
+    ``joint``: GEMM1's."""
+    sl1, sl2 = sl if isinstance(sl, tuple) else (sl, sl)
+    return MoEConfig(False, 16, GemmConfig(n1, k1, w1, s1, split_k=split_k1, prefetch_x=px, scales_at_load=sl1,
                                            maxnreg=regs[0], joint=joint),
-                     GemmConfig(n2, k2, w2, s2, split_k=split_k, prefetch_x=px, scales_at_load=sl, maxnreg=regs[1]))
+                     GemmConfig(n2, k2, w2, s2, split_k=split_k, prefetch_x=px, scales_at_load=sl2, maxnreg=regs[1]))
 
 
 def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True, px=False, joint=False, small=0,
              tail=0, apart=(False, False), regs=(None, None), sl=False) -> MoEConfig:
     """``apart`` per GEMM: False (tails in the one launch), True (a second launch, same config) or a dict
     of the fields the tail launch changes (``{"num_stages": 2}``); ``regs``: each GEMM's ``maxnreg``;
-    ``sl``: both GEMMs' ``scales_at_load``."""
-    g1 = GemmConfig(n1, k1, w1, s1, weights_as_a, joint=joint, prefetch_x=px, scales_at_load=sl, maxnreg=regs[0])
-    g2 = GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px, scales_at_load=sl, maxnreg=regs[1])
+    ``sl``: both GEMMs' ``scales_at_load`` (a pair: each GEMM's)."""
+    sl1, sl2 = sl if isinstance(sl, tuple) else (sl, sl)
+    g1 = GemmConfig(n1, k1, w1, s1, weights_as_a, joint=joint, prefetch_x=px, scales_at_load=sl1, maxnreg=regs[0])
+    g2 = GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px, scales_at_load=sl2, maxnreg=regs[1])
     def with_tail_launch(g: GemmConfig, how) -> GemmConfig:
         if how is False:
             return g
@@ -148,11 +151,15 @@ DEEPSEEK_LIKE: ShapeKey = (256, 8, 4096, 2048)
 #: (A/B of the bench: gpt-oss-120b 14-16% faster, gpt-oss-20b 10-14%, DeepSeek-like 1-3% at 64-256 tokens,
 #: level at 16); on H200 the two were within 4% of each other in rounds 10 and 13's tunes.
 TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
-    (GPT_OSS_20B, 1, _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=2, sl=True)),
+    # GEMM1 as joint n32 (32 gate + 32 up rows in one operand, 4 programs per SM) since round 19: at 1 token in one
+    # launch (no split over K, no gating pass), at 2-4 and 16-128 tokens (grouped: capped at 128 registers) with
+    # more programs per SM than the two-stream n64 tile. A/B of the bench on the H100 (BENCHMARKS.md round 19).
+    (GPT_OSS_20B, 1, _decode(32, 256, 4, 4, 64, 128, 4, 3, split_k=2, px=True, sl=True, joint=True)),
     # 2-4 tokens: the decode row, since round 16 (A/B of the bench on the H100: 99.2 / 99.3 us at 4 tokens against
     # 105.7 / 106.5 for the grouped m16 row, 59.7 / 60.2 against 62.3 / 62.4 at 2; with ``sl`` level with it)
     (GPT_OSS_20B, 4, _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True)),
-    (GPT_OSS_20B, 64, _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True)),
+    (GPT_OSS_20B, 64, _grouped(16, 32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=(True, False),
+                               regs=(128, None))),
     (GPT_OSS_20B, 256, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, sl=True)),
     (GPT_OSS_20B, 1024, _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32,
                                  sl=True)),
@@ -160,16 +167,18 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     # 1795.7 / 1817.5 against 1834.2 / 1823.7 us, level at 2048; at 8192 the tune kept the row without)
     (GPT_OSS_20B, 4096, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, sl=True)),
     (GPT_OSS_20B, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64)),
-    (DEEPSEEK_LIKE, 4, _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True)),
-    (DEEPSEEK_LIKE, 256, _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True)),
+    (DEEPSEEK_LIKE, 4, _decode(32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=(True, False))),
+    (DEEPSEEK_LIKE, 256, _grouped(16, 32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=(True, False),
+                                  regs=(128, None))),
     (DEEPSEEK_LIKE, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=(True, True))),
     (DEEPSEEK_LIKE, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=16,
                                    apart=(True, False))),
     (DEEPSEEK_LIKE, 4096, _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32, tail=32)),
     (DEEPSEEK_LIKE, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=16,
                                       apart=(True, True))),
-    (ANY, 1, _decode(64, 128, 4, 3, 64, 128, 4, 3, split_k=2, px=True, split_k1=2, sl=True)),
-    (ANY, 4, _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True, sl=True)),
+    (ANY, 1, _decode(32, 256, 4, 4, 64, 128, 4, 3, split_k=2, px=True, sl=True, joint=True)),
+    (ANY, 4, _decode(32, 256, 4, 4, 64, 256, 4, 3, px=True, sl=True, joint=True)),
+    (ANY, 128, _grouped(16, 32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=(True, False), regs=(128, None))),
     (ANY, 256, _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True)),
     (ANY, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=(_R168, True), sl=True)),
     (ANY, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, apart=(_R128, True),
