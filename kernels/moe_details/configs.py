@@ -210,7 +210,9 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     # one accumulator instead of two, 128 registers at K steps of 256 (4 programs per SM against the two-stream
     # n64 tile's 165: 3) and 80 at 128 (6 per SM): more warps per SM for the latency of each step, twice the
     # programs (1440 at 4 tokens on gpt-oss-120b), and at 1 token a whole GEMM1 in one wave without split-K
-    # and its gating pass (sm90 SASS, round 19)
+    # and its gating pass (sm90 SASS, round 19). A/B of the bench on the H100 (round 19): k256 s4 shipped (1 token
+    # 2% faster on gpt-oss, DeepSeek-like 4 tokens 3%, gpt-oss-120b 1%, gpt-oss-20b level: not taken there); the
+    # k128 s4 tiles 5-15% slower at 4 tokens, and 12% at 1 token on DeepSeek-like
     _decode(32, 256, 4, 3, 64, 256, 4, 3, px=True, sl=True, joint=True),
     _decode(32, 256, 4, 4, 64, 256, 4, 3, px=True, sl=True, joint=True),
     _decode(32, 256, 4, 5, 64, 256, 4, 3, px=True, sl=True, joint=True),
@@ -220,7 +222,9 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _decode(32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True),
     # the same GEMM1 tile on the grouped path (16-256 tokens): ptxas gives it 168 registers there (3 programs per
     # SM, like the two-stream n64 tile), capped at 128 (4 per SM) it keeps every value in registers (sm90 SASS:
-    # no local memory; 24.9 loop instructions per weight word with ``sl``, against 25.0 for the shipped tile)
+    # no local memory; 24.9 loop instructions per weight word with ``sl``, against 25.0 for the shipped tile).
+    # Round 19 (H100, A/B of the bench, GEMM2 as shipped): the s4 capped tile 2-5% faster at 16 tokens on every
+    # layer, level at 256 (shipped up to 128 tokens); the k128 tile (85 registers, 5 per SM) 5-15% slower
     _grouped(16, 32, 256, 4, 3, 64, 256, 4, 3, px=True, joint=True, sl=True, regs=(128, None)),
     _grouped(16, 32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=True, regs=(128, None)),
     _grouped(16, 32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=True, regs=(128, 128)),
