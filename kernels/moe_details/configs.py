@@ -7,7 +7,8 @@ wins. ``grouped=False`` is the decode path (no routing pass: each GEMM program s
 MMA's N) so each expert's weights are read once per block.
 
 Measured with ``mxfp4-plugin bench`` (BENCHMARKS.md): on H200 through round 14, on H100 since round
-15 (the rows for 16..256 tokens; gpt-oss-20b's at 2-4 and 1025-4096); rows are the fastest of the candidates
+15 (the rows for 16..256 tokens; gpt-oss-20b's at 2-4 and 1025-4096; the joint n32 GEMM1 rows at 1-128 tokens,
+round 19); rows are the fastest of the candidates
 ``CANDIDATES`` tried there, confirmed by an A/B of the bench.
 """
 
