@@ -106,11 +106,16 @@ ANY = None
 ShapeKey = tuple[int, int, int, int]
 
 
+def _each_gemm(value) -> tuple:
+    """A row helper's per-GEMM option: one value for both GEMMs, or a pair ``(GEMM1's, GEMM2's)``."""
+    return value if isinstance(value, tuple) else (value, value)
+
+
 def _decode(n1, k1, w1, s1, n2, k2, w2, s2, split_k=1, px=False, split_k1=1, regs=(None, None),
             sl=False, joint=False) -> MoEConfig:
     """``regs``: each GEMM's ``maxnreg``; ``sl``: both GEMMs' ``scales_at_load`` (a pair: each GEMM's);
     ``joint``: GEMM1's."""
-    sl1, sl2 = sl if isinstance(sl, tuple) else (sl, sl)
+    sl1, sl2 = _each_gemm(sl)
     return MoEConfig(False, 16, GemmConfig(n1, k1, w1, s1, split_k=split_k1, prefetch_x=px, scales_at_load=sl1,
                                            maxnreg=regs[0], joint=joint),
                      GemmConfig(n2, k2, w2, s2, split_k=split_k, prefetch_x=px, scales_at_load=sl2, maxnreg=regs[1]))
@@ -121,7 +126,7 @@ def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True, px=False, joi
     """``apart`` per GEMM: False (tails in the one launch), True (a second launch, same config) or a dict
     of the fields the tail launch changes (``{"num_stages": 2}``); ``regs``: each GEMM's ``maxnreg``;
     ``sl``: both GEMMs' ``scales_at_load`` (a pair: each GEMM's)."""
-    sl1, sl2 = sl if isinstance(sl, tuple) else (sl, sl)
+    sl1, sl2 = _each_gemm(sl)
     g1 = GemmConfig(n1, k1, w1, s1, weights_as_a, joint=joint, prefetch_x=px, scales_at_load=sl1, maxnreg=regs[0])
     g2 = GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px, scales_at_load=sl2, maxnreg=regs[1])
     def with_tail_launch(g: GemmConfig, how) -> GemmConfig:
@@ -148,9 +153,10 @@ DEEPSEEK_LIKE: ShapeKey = (256, 8, 4096, 2048)
 #: gpt-oss-120b's, the most common layer here. ``sl`` (scales converted at load) where the bench's A/B
 #: found it faster or level (round 14: gpt-oss up to 6% faster; DeepSeek-like 3% slower at 16-256 tokens).
 #: The m16 rows up to 256 tokens (gpt-oss-20b: 64) take K steps of 256 at 3 stages, without ``sl``, since
-#: round 15: on H100 the k128 ``sl`` row of round 14 read at 63-67% of the copy roofline, this one at 73-79%
-#: (A/B of the bench: gpt-oss-120b 14-16% faster, gpt-oss-20b 10-14%, DeepSeek-like 1-3% at 64-256 tokens,
-#: level at 16); on H200 the two were within 4% of each other in rounds 10 and 13's tunes.
+#: round 15 (GEMM1 up to 128 tokens since round 19: the joint n32 tile at 4 stages with ``sl``, see below): on
+#: H100 the k128 ``sl`` row of round 14 read at 63-67% of the copy roofline, this one at 73-79% (A/B of the
+#: bench: gpt-oss-120b 14-16% faster, gpt-oss-20b 10-14%, DeepSeek-like 1-3% at 64-256 tokens, level at 16); on H200
+#: the two were within 4% of each other in rounds 10 and 13's tunes.
 TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     # GEMM1 as joint n32 (32 gate + 32 up rows in one operand, 4 programs per SM) since round 19: at 1 token in one
     # launch (no split over K, no gating pass), at 2-4 and 16-128 tokens (grouped: capped at 128 registers) with
