@@ -162,9 +162,12 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     # launch (no split over K, no gating pass), at 2-4 and 16-128 tokens (grouped: capped at 128 registers) with
     # more programs per SM than the two-stream n64 tile. A/B of the bench on the H100 (BENCHMARKS.md round 19).
     (GPT_OSS_20B, 1, _decode(32, 256, 4, 4, 64, 128, 4, 3, split_k=2, px=True, sl=True, joint=True)),
-    # 2-4 tokens: the decode row, since round 16 (A/B of the bench on the H100: 99.2 / 99.3 us at 4 tokens against
-    # 105.7 / 106.5 for the grouped m16 row, 59.7 / 60.2 against 62.3 / 62.4 at 2; with ``sl`` level with it)
-    (GPT_OSS_20B, 4, _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True)),
+    # 2 tokens: the two-stream decode row of round 16 (H100 A/B of the bench: 59.7 / 60.2 us against 62.3 / 62.4
+    # for the grouped m16 row; with ``sl`` level). 3-4 tokens: ANY's 2-4-token row since round 20 (H100: 80.0 /
+    # 81.2 us against 85.3 / 86.1 for the two-stream row at 3 tokens, level at 4, but 64.2 / 65.0 against 60.0 /
+    # 60.4 at 2)
+    (GPT_OSS_20B, 2, _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True)),
+    (GPT_OSS_20B, 4, _decode(32, 256, 4, 4, 64, 256, 4, 3, split_k=2, px=True, sl=True, joint=True)),
     (GPT_OSS_20B, 64, _grouped(16, 32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=(True, False),
                                regs=(128, None))),
     (GPT_OSS_20B, 256, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, sl=True)),
@@ -175,8 +178,10 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     (GPT_OSS_20B, 4096, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, sl=True)),
     (GPT_OSS_20B, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64)),
     (DEEPSEEK_LIKE, 4, _decode(32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=(True, False))),
+    # GEMM2 capped at 128 registers since round 20 (4 programs per SM, no spill on this layer's K = 2048; on
+    # gpt-oss's it spills and lost 3-5%): H100 A/B of the bench 1-3% less at 16-256 tokens, the most at 128-256
     (DEEPSEEK_LIKE, 256, _grouped(16, 32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=(True, False),
-                                  regs=(128, None))),
+                                  regs=(128, 128))),
     (DEEPSEEK_LIKE, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=(True, True))),
     (DEEPSEEK_LIKE, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=16,
                                    apart=(True, False))),
@@ -184,7 +189,10 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     (DEEPSEEK_LIKE, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=16,
                                       apart=(True, True))),
     (ANY, 1, _decode(32, 256, 4, 4, 64, 128, 4, 3, split_k=2, px=True, sl=True, joint=True)),
-    (ANY, 4, _decode(32, 256, 4, 4, 64, 256, 4, 3, px=True, sl=True, joint=True)),
+    # GEMM2 split over K since round 20: at 4 tokens on gpt-oss-120b its 720 programs of 128 registers took 1.4
+    # waves of 528 slots, split 1440 take 2.7 (H100 A/B of the bench: 101.6-103.4 us against 106.5-108.3 at 4
+    # tokens, 3-4% less at 3, level at 2; on DeepSeek-like, with 2048 programs unsplit, 4-5% more)
+    (ANY, 4, _decode(32, 256, 4, 4, 64, 256, 4, 3, split_k=2, px=True, sl=True, joint=True)),
     (ANY, 128, _grouped(16, 32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=(True, False), regs=(128, None))),
     (ANY, 256, _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True)),
     (ANY, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=(_R168, True), sl=True)),
@@ -227,6 +235,12 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _decode(32, 128, 4, 4, 64, 128, 4, 3, split_k=2, px=True, sl=True, joint=True),
     _decode(32, 128, 4, 6, 64, 128, 4, 3, split_k=2, px=True, sl=True, joint=True),
     _decode(32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True),
+    # GEMM2 at 2-4 tokens (round 20, H100 A/B of the bench, GEMM1 joint k256 s4): split over K (shipped on gpt-oss)
+    # 3-5% less at 3-4 tokens on gpt-oss-120b, 4-5% more on DeepSeek-like; K steps of 128 (80 registers, 6
+    # programs per SM: 720 programs in one wave) 1.5% less on gpt-oss-120b at 4 tokens, 9% more on DeepSeek-like;
+    # both, 2-4% behind the split alone
+    _decode(32, 256, 4, 4, 64, 128, 4, 3, px=True, sl=True, joint=True),
+    _decode(32, 256, 4, 4, 64, 128, 4, 3, split_k=2, px=True, sl=True, joint=True),
     # the same GEMM1 tile on the grouped path (16-256 tokens): ptxas gives it 168 registers there (3 programs per
     # SM, like the two-stream n64 tile), capped at 128 (4 per SM) it keeps every value in registers (sm90 SASS:
     # no local memory; 24.9 loop instructions per weight word with ``sl``, against 25.0 for the shipped tile).
@@ -285,7 +299,9 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     # Nsight at 256 tokens on the DeepSeek-like layer (round 13): our GEMM2 issues on 54% of the cycles with 12
     # warps per SM, the peer's on 72% with 16 (124 registers), though it executes 13% more instructions. The
     # cap did not pay: grouped 1-5% behind the uncapped tile (tune, 16-256 tokens); the decode row at 2 and 4
-    # tokens level with it in an A/B of the bench (DeepSeek-like 163.8 / 164.6 against 164.2 / 164.2 us).
+    # tokens level with it in an A/B of the bench (DeepSeek-like 163.8 / 164.6 against 164.2 / 164.2 us). Beside
+    # round 19's joint GEMM1 (also 4 per SM) on the H100 (round 20): DeepSeek-like 1-3% less at 16-256 tokens
+    # (shipped), gpt-oss 3-5% more (there it spills: K = 2880 with bias)
     _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True, regs=(None, 128)),
     _grouped(16, 64, 256, 4, 4, 128, 128, 4, 3, px=True, regs=(None, 128)),
     # H100 at 16-256 tokens (round 15): the H200 rows read at 62-67% of the copy roofline there against the
