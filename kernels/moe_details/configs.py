@@ -144,6 +144,11 @@ _K64S4 = {"block_k": 64, "num_stages": 4}
 _R168 = {"maxnreg": 168}
 _R128 = {"maxnreg": 128}
 
+#: rows both gpt-oss layers run (gpt-oss-20b's rows come before ANY's in TABLE, so it names them too)
+_GPT_OSS_1_TOKEN = _decode(32, 256, 4, 4, 64, 128, 4, 3, split_k=2, px=True, sl=True, joint=True)
+_GPT_OSS_4_TOKENS = _decode(32, 256, 4, 4, 64, 256, 4, 3, split_k=2, px=True, sl=True, joint=True)
+_GPT_OSS_M16 = _grouped(16, 32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=(True, False), regs=(128, None))
+
 GPT_OSS_120B: ShapeKey = (128, 4, 2880, 2880)
 GPT_OSS_20B: ShapeKey = (32, 4, 2880, 2880)
 DEEPSEEK_LIKE: ShapeKey = (256, 8, 4096, 2048)
@@ -161,15 +166,14 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     # GEMM1 as joint n32 (32 gate + 32 up rows in one operand, 4 programs per SM) since round 19: at 1 token in one
     # launch (no split over K, no gating pass), at 2-4 and 16-128 tokens (grouped: capped at 128 registers) with
     # more programs per SM than the two-stream n64 tile. A/B of the bench on the H100 (BENCHMARKS.md round 19).
-    (GPT_OSS_20B, 1, _decode(32, 256, 4, 4, 64, 128, 4, 3, split_k=2, px=True, sl=True, joint=True)),
+    (GPT_OSS_20B, 1, _GPT_OSS_1_TOKEN),
     # 2 tokens: the two-stream decode row of round 16 (H100 A/B of the bench: 59.7 / 60.2 us against 62.3 / 62.4
     # for the grouped m16 row; with ``sl`` level). 3-4 tokens: ANY's 2-4-token row since round 20 (H100: 80.0 /
     # 81.2 us against 85.3 / 86.1 for the two-stream row at 3 tokens, level at 4, but 64.2 / 65.0 against 60.0 /
     # 60.4 at 2)
     (GPT_OSS_20B, 2, _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True)),
-    (GPT_OSS_20B, 4, _decode(32, 256, 4, 4, 64, 256, 4, 3, split_k=2, px=True, sl=True, joint=True)),
-    (GPT_OSS_20B, 64, _grouped(16, 32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=(True, False),
-                               regs=(128, None))),
+    (GPT_OSS_20B, 4, _GPT_OSS_4_TOKENS),
+    (GPT_OSS_20B, 64, _GPT_OSS_M16),
     (GPT_OSS_20B, 256, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, sl=True)),
     (GPT_OSS_20B, 1024, _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32,
                                  sl=True)),
@@ -188,12 +192,12 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     (DEEPSEEK_LIKE, 4096, _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32, tail=32)),
     (DEEPSEEK_LIKE, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=16,
                                       apart=(True, True))),
-    (ANY, 1, _decode(32, 256, 4, 4, 64, 128, 4, 3, split_k=2, px=True, sl=True, joint=True)),
+    (ANY, 1, _GPT_OSS_1_TOKEN),
     # GEMM2 split over K since round 20: at 4 tokens on gpt-oss-120b its 720 programs of 128 registers took 1.4
     # waves of 528 slots, split 1440 take 2.7 (H100 A/B of the bench: 101.6-103.4 us against 106.5-108.3 at 4
     # tokens, 3-4% less at 3, level at 2; on DeepSeek-like, with 2048 programs unsplit, 4-5% more)
-    (ANY, 4, _decode(32, 256, 4, 4, 64, 256, 4, 3, split_k=2, px=True, sl=True, joint=True)),
-    (ANY, 128, _grouped(16, 32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=(True, False), regs=(128, None))),
+    (ANY, 4, _GPT_OSS_4_TOKENS),
+    (ANY, 128, _GPT_OSS_M16),
     (ANY, 256, _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True)),
     (ANY, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=(_R168, True), sl=True)),
     (ANY, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, apart=(_R128, True),
