@@ -157,7 +157,7 @@ DEEPSEEK_LIKE: ShapeKey = (256, 8, 4096, 2048)
 #: the fastest candidates of ``mxfp4-plugin bench --tune`` on H200 (BENCHMARKS.md); ANY follows
 #: gpt-oss-120b's, the most common layer here. ``sl`` (scales converted at load) where the bench's A/B
 #: found it faster or level (round 14: gpt-oss up to 6% faster; DeepSeek-like 3% slower at 16-256 tokens).
-#: The m16 rows up to 256 tokens (gpt-oss-20b: 64) take K steps of 256 at 3 stages, without ``sl``, since
+#: The m16 rows up to 256 tokens (gpt-oss-20b: 96) take K steps of 256 at 3 stages, without ``sl``, since
 #: round 15 (GEMM1 up to 128 tokens since round 19: the joint n32 tile at 4 stages with ``sl``, see below): on
 #: H100 the k128 ``sl`` row of round 14 read at 63-67% of the copy roofline, this one at 73-79% (A/B of the
 #: bench: gpt-oss-120b 14-16% faster, gpt-oss-20b 10-14%, DeepSeek-like 1-3% at 64-256 tokens, level at 16); on H200
@@ -173,8 +173,12 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     # 60.4 at 2)
     (GPT_OSS_20B, 2, _decode(64, 256, 4, 3, 64, 256, 4, 3, px=True)),
     (GPT_OSS_20B, 4, _GPT_OSS_4_TOKENS),
-    (GPT_OSS_20B, 64, _GPT_OSS_M16),
-    (GPT_OSS_20B, 256, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, sl=True)),
+    # 65-256 tokens since round 21: m16 up to 96, then plain m32 blocks (no small blocks, no tail launch). The m64
+    # row with m32 small blocks it replaces trailed the peer at 96 and 192 tokens (0.93x, 0.96x), was 1.05x at 128
+    # and 1.19x at 256; H100 A/B of the bench: m16 1.22x at 96, m32 1.16-1.17x at 192-224 and 1.26x at 128 and 256
+    # (ANY's m32/16+16 row with tail launches: 0.96-0.97x at 192). BENCHMARKS.md round 21.
+    (GPT_OSS_20B, 96, _GPT_OSS_M16),
+    (GPT_OSS_20B, 256, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, sl=True)),
     (GPT_OSS_20B, 1024, _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32,
                                  sl=True)),
     # 1025-4096 tokens: scales at load, since round 17 (H100 tune 1761 against 1862 us at 4096; A/B of the bench
