@@ -182,12 +182,16 @@ def run_routing_case() -> dict:
     from mxfp4_plugin.kernels.moe_details import routing
 
     gen = torch.Generator().manual_seed(7)
-    e = 5
-    ids = torch.randint(-1, e, (41,), generator=gen, dtype=torch.int32)
-    ids[3] = -1
-    ids[20:29] = 2  # expert 2: blocks with a tail
-    counts = torch.bincount(ids[ids >= 0], minlength=e).tolist()
-    for block_m, tail_m in ((4, 0), (4, 4), (2, 8)):
+    small = torch.randint(-1, 5, (41,), generator=gen, dtype=torch.int32)
+    small[3] = -1
+    small[20:29] = 2  # expert 2: blocks with a tail
+    # several programs of the place kernel (routing.SCATTER_BLOCK pairs each), unused experts
+    wide = torch.randint(-1, 37, (300,), generator=gen, dtype=torch.int32)
+    wide[100:150] = 30
+    cases = [(small, 5, bm, tm) for bm, tm in ((4, 0), (4, 4), (2, 8))]
+    cases += [(wide, 40, bm, tm) for bm, tm in ((16, 0), (8, 8), (4, 2))]
+    for ids, e, block_m, tail_m in cases:
+        counts = torch.bincount(ids[ids >= 0], minlength=e).tolist()
         groups = routing.group_by_expert(ids, e, block_m, tail_m)
         places = block_m + tail_m
         seen, blocks = [], {}
