@@ -141,12 +141,13 @@ def fused_moe(x: torch.Tensor, topk_weights: torch.Tensor, topk_ids: torch.Tenso
     else:
         blocks, bookkeeping = num_pairs, (ids, ids, ids)  # unused when not grouped
     split_k = config.gemm2.split_k
-    y = torch.empty((split_k, num_pairs, experts.hidden), dtype=torch.float32, device=x.device)
+    partials = x.dtype if config.partials_in_act_dtype else torch.float32
+    y = torch.empty((split_k, num_pairs, experts.hidden), dtype=partials, device=x.device)
     _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, common, pdl)
     _gemm2(act, experts, y, ids, gammas, bookkeeping, blocks, config, common, pdl)
     grid = (m, triton.cdiv(experts.hidden, REDUCE_BLOCK))
     gemm.reduce_topk_kernel[grid](y, y.stride(0), y.stride(1), ids, out, out.stride(0), k, experts.hidden,
-                                  SPLIT_K=split_k, BLOCK=REDUCE_BLOCK, num_warps=4, **pdl)
+                                  SPLIT_K=split_k, SLOTS=triton.next_power_of_2(k), BLOCK=REDUCE_BLOCK, num_warps=4, **pdl)
     return out
 
 

@@ -112,6 +112,14 @@ def test_scales_at_load_shows_in_the_description():
         "grouped m16 g1(n64 k128 w4 s3 px sl r168) g2(n64 k128 w4 s3)"
 
 
+def test_partials_in_act_dtype_serve_the_grouped_path_and_show_in_the_description():
+    g = GemmConfig(64, 128, 4, 3)
+    with pytest.raises(ValueError, match="partials_in_act_dtype: serves the grouped path .* got grouped=False"):
+        MoEConfig(False, 16, g, g, partials_in_act_dtype=True)
+    assert MoEConfig(True, 64, g, g, partials_in_act_dtype=True).describe() == \
+        "grouped m64 g1(n64 k128 w4 s3) g2(n64 k128 w4 s3) partials-act"
+
+
 def test_tuning_tries_decode_only_where_it_can_win():
     for config in configs.CANDIDATES:
         if not config.grouped:

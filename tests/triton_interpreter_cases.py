@@ -75,6 +75,10 @@ CASES = {
     "bf16_grouped_tail_gemm2_apart_tokens_as_a_ep_h192_i96": (3, 2, 192, 96, 30, "bfloat16", "swiglu_oai",
                                                               "interleaved", True,
                                                               "grouped_tail_gemm2_apart_tokens_as_a", 9),
+    # GEMM2's per-pair results stored in the activation dtype (the prefill rows' partials), summed in float32;
+    # fp16 (the interpreter stores bf16 by truncation, not rounding as the GPU does: its bound is the GPU tests')
+    "fp16_grouped_partials_in_act_dtype_ep_h192_i96": (3, 3, 192, 96, 24, "float16", "swiglu_oai", "interleaved",
+                                                       True, "grouped_partials_in_act_dtype", 5),
     "bf16_backend_default_config_m4": (4, 2, 128, 64, 4, "bfloat16", "swiglu_oai", "interleaved", True, None, 0),
 }
 #: router logit offsets per expert for cases that need hot and cold experts (blocks of every width)
@@ -128,6 +132,9 @@ def run_case(name: str) -> dict:
                   True, 16, GemmConfig(16, 128, 4, 1, weights_as_a=False),
                   GemmConfig(32, 64, 4, 1, weights_as_a=False, tail_launch=GemmConfig(32, 64, 4, 1, weights_as_a=False)),
                   tail_m=16),
+              "grouped_partials_in_act_dtype": MoEConfig(True, 16, GemmConfig(32, 64, 4, 1, joint=True),
+                                                         GemmConfig(32, 64, 4, 1),
+                                                         partials_in_act_dtype=True),
               None: None}[config_name]
     gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))
     tensors = random_layer(e, h, i, bias=bias, act_dtype=dtype, generator=gen)

@@ -67,6 +67,10 @@ class MoEConfig:
     tail_m: int = 0  # grouped only: an expert's last block takes up to this many pairs past block_m, which a
     #                  second MMA this wide multiplies by the same decoded weights (instead of a block of its
     #                  own that decodes all of the expert's weights again for those few pairs)
+    partials_in_act_dtype: bool = False  # grouped only: GEMM2 stores each pair's weighted result in the
+    #   activation dtype (bf16 / fp16), not float32, for the top-k sum to add in float32: half the bytes it
+    #   reads (at 8192 tokens on gpt-oss-20b 377 of its 424 MB, 145 us in Nsight, round 22) and GEMM2 writes,
+    #   for one rounding of each of a token's top_k terms before their sum
 
     def __post_init__(self) -> None:
         if self.small_m and (not self.grouped or self.small_m < 16 or self.small_m >= self.block_m
@@ -79,6 +83,9 @@ class MoEConfig:
                              f"grouped path, got {self.tail_m} (grouped={self.grouped})")
         if self.gemm2.joint:
             raise ValueError("gemm2.joint: only GEMM1 has gate and up rows to join")
+        if self.partials_in_act_dtype and not self.grouped:
+            raise ValueError("partials_in_act_dtype: serves the grouped path (whose top-k sum reads every pair's row) "
+                             "only, got grouped=False")
         for name, gemm in (("gemm1", self.gemm1), ("gemm2", self.gemm2)):
             if self.grouped and gemm.split_k != 1:
                 raise ValueError(f"{name}.split_k: split-K serves the decode path only, got {gemm.split_k}")
@@ -99,7 +106,9 @@ class MoEConfig:
             return f"n{g.block_n} k{g.block_k} w{g.num_warps} s{g.num_stages}{''.join(flags)}"
 
         small = f"/{self.small_m}" * bool(self.small_m) + f"+{self.tail_m}" * bool(self.tail_m)
-        return f"{'grouped' if self.grouped else 'decode'} m{self.block_m}{small} g1({gemm(g1)}) g2({gemm(g2)})"
+        partials = " partials-act" * self.partials_in_act_dtype
+        return (f"{'grouped' if self.grouped else 'decode'} m{self.block_m}{small} g1({gemm(g1)}) g2({gemm(g2)})"
+                f"{partials}")
 
 
 ANY = None
@@ -122,10 +131,10 @@ def _decode(n1, k1, w1, s1, n2, k2, w2, s2, split_k=1, px=False, split_k1=1, reg
 
 
 def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True, px=False, joint=False, small=0,
-             tail=0, apart=(False, False), regs=(None, None), sl=False) -> MoEConfig:
+             tail=0, apart=(False, False), regs=(None, None), sl=False, p16=False) -> MoEConfig:
     """``apart`` per GEMM: False (tails in the one launch), True (a second launch, same config) or a dict
     of the fields the tail launch changes (``{"num_stages": 2}``); ``regs``: each GEMM's ``maxnreg``;
-    ``sl``: both GEMMs' ``scales_at_load`` (a pair: each GEMM's)."""
+    ``sl``: both GEMMs' ``scales_at_load`` (a pair: each GEMM's); ``p16``: ``partials_in_act_dtype``."""
     sl1, sl2 = _each_gemm(sl)
     g1 = GemmConfig(n1, k1, w1, s1, weights_as_a, joint=joint, prefetch_x=px, scales_at_load=sl1, maxnreg=regs[0])
     g2 = GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px, scales_at_load=sl2, maxnreg=regs[1])
@@ -133,7 +142,7 @@ def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True, px=False, joi
         if how is False:
             return g
         return dataclasses.replace(g, tail_launch=dataclasses.replace(g, **({} if how is True else how)))
-    return MoEConfig(True, m, with_tail_launch(g1, apart[0]), with_tail_launch(g2, apart[1]), small, tail)
+    return MoEConfig(True, m, with_tail_launch(g1, apart[0]), with_tail_launch(g2, apart[1]), small, tail, p16)
 
 
 #: a tail launch's changes for 256-token blocks with tails of 32 or 64 (shared memory)

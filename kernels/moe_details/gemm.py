@@ -494,7 +494,7 @@ def _gemm2_store(acc, pair, valid_m, expert, offs_n, mask_n, b_ptr, stride_be, h
         acc += tl.load(b_ptr + expert.to(tl.int64) * stride_be + offs_n, mask=mask_n, other=0.0)[:, None]
     gamma = tl.load(weights_ptr + pair, mask=valid_m, other=0.0).to(tl.float32)
     out_ptrs = y_ptr + pair[None, :].to(tl.int64) * stride_ym + offs_n[:, None]
-    tl.store(out_ptrs, acc * gamma[None, :], mask=mask_n[:, None] & valid_m[None, :])
+    tl.store(out_ptrs, (acc * gamma[None, :]).to(y_ptr.dtype.element_ty), mask=mask_n[:, None] & valid_m[None, :])
 
 
 @triton.jit
@@ -533,29 +533,30 @@ def _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
 
 
 @triton.jit
-def _sum_of_splits(ptrs, stride_split, mask, SPLIT_K: tl.constexpr, BLOCK: tl.constexpr):
-    """``sum_s ptrs[s * stride_split]`` over the ``SPLIT_K`` float32 partial sums of a split-K GEMM."""
-    acc = tl.zeros((BLOCK,), tl.float32)
-    for split in tl.static_range(SPLIT_K):
-        acc += tl.load(ptrs + split * stride_split, mask=mask, other=0.0)
+def _sum_of_splits(ptrs, stride_split, mask, SPLIT_K: tl.constexpr):
+    """``sum_s ptrs[s * stride_split]`` in float32 over the ``SPLIT_K`` partial sums of a split-K GEMM."""
+    acc = tl.load(ptrs, mask=mask, other=0.0).to(tl.float32)
+    for split in tl.static_range(1, SPLIT_K):
+        acc += tl.load(ptrs + split * stride_split, mask=mask, other=0.0).to(tl.float32)
     return acc
 
 
 @triton.jit
 def reduce_topk_kernel(y_ptr, stride_ys, stride_ym, ids_ptr, out_ptr, stride_om, top_k, n, SPLIT_K: tl.constexpr,
-                       BLOCK: tl.constexpr, PDL: tl.constexpr):
+                       SLOTS: tl.constexpr, BLOCK: tl.constexpr, PDL: tl.constexpr):
     """out[m, :] = sum over the token's slots with a local expert and over the K splits of
-    y[split, m * top_k + slot, :]."""
+    y[split, m * top_k + slot, :]. The slots as one [SLOTS, BLOCK] tile (``SLOTS``: top_k's next power
+    of two): the token's ids in one load, then every row in one, two memory round trips where a loop
+    over the slots took two per slot (the top-k sum's whole time at decode sizes)."""
     _after_prior_kernels(PDL)
     m = tl.program_id(0)
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < n
-    acc = tl.zeros((BLOCK,), tl.float32)
-    for slot in range(0, top_k):
-        pair = m * top_k + slot
-        local = (tl.zeros((BLOCK,), tl.int32) + tl.load(ids_ptr + pair).to(tl.int32)) >= 0
-        acc += _sum_of_splits(y_ptr + pair.to(tl.int64) * stride_ym + offs, stride_ys, mask & local, SPLIT_K, BLOCK)
-    tl.store(out_ptr + m.to(tl.int64) * stride_om + offs, acc.to(out_ptr.dtype.element_ty), mask=mask)
+    slots = tl.arange(0, SLOTS)
+    pairs = m * top_k + slots
+    local = (slots < top_k) & (tl.load(ids_ptr + pairs, mask=slots < top_k, other=-1).to(tl.int32) >= 0)
+    rows = y_ptr + pairs[:, None].to(tl.int64) * stride_ym + offs[None, :]
+    acc = _sum_of_splits(rows, stride_ys, local[:, None] & (offs < n)[None, :], SPLIT_K)
+    tl.store(out_ptr + m.to(tl.int64) * stride_om + offs, tl.sum(acc, 0).to(out_ptr.dtype.element_ty), mask=offs < n)
 
 
 @triton.jit(do_not_specialize=["has_bias", "activation"])
@@ -571,8 +572,8 @@ def gate_kernel(h_ptr, stride_hs, stride_hm, b_ptr, stride_be, ids_ptr, act_ptr,
     expert = tl.load(ids_ptr + p).to(tl.int32)
     if expert >= 0:
         row = h_ptr + p.to(tl.int64) * stride_hm + offs
-        gate = _sum_of_splits(row, stride_hs, mask, SPLIT_K, BLOCK)
-        up = _sum_of_splits(row + n_half, stride_hs, mask, SPLIT_K, BLOCK)
+        gate = _sum_of_splits(row, stride_hs, mask, SPLIT_K)
+        up = _sum_of_splits(row + n_half, stride_hs, mask, SPLIT_K)
         if has_bias != 0:
             b_row = b_ptr + expert.to(tl.int64) * stride_be + offs
             gate += tl.load(b_row, mask=mask, other=0.0)
