@@ -171,6 +171,9 @@ DEEPSEEK_LIKE: ShapeKey = (256, 8, 4096, 2048)
 #: H100 the k128 ``sl`` row of round 14 read at 63-67% of the copy roofline, this one at 73-79% (A/B of the
 #: bench: gpt-oss-120b 14-16% faster, gpt-oss-20b 10-14%, DeepSeek-like 1-3% at 64-256 tokens, level at 16); on H200
 #: the two were within 4% of each other in rounds 10 and 13's tunes.
+#: Every row past 1024 tokens stores GEMM2's per-pair results in the activation dtype (``p16``) since round 23: at
+#: 4096-8192 tokens 1.5-3.6% less time on every layer (H100 A/B of the bench), the error against float32 2.2-2.3e-3
+#: -> 2.8-2.9e-3 (the peer's); up to 1024 tokens the top-k sum's bytes are too few to matter and rows keep float32.
 TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     # GEMM1 as joint n32 (32 gate + 32 up rows in one operand, 4 programs per SM) since round 19: at 1 token in one
     # launch (no split over K, no gating pass), at 2-4 and 16-128 tokens (grouped: capped at 128 registers) with
@@ -192,8 +195,8 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
                                  sl=True)),
     # 1025-4096 tokens: scales at load, since round 17 (H100 tune 1761 against 1862 us at 4096; A/B of the bench
     # 1795.7 / 1817.5 against 1834.2 / 1823.7 us, level at 2048; at 8192 the tune kept the row without)
-    (GPT_OSS_20B, 4096, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, sl=True)),
-    (GPT_OSS_20B, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64)),
+    (GPT_OSS_20B, 4096, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, sl=True, p16=True)),
+    (GPT_OSS_20B, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, p16=True)),
     (DEEPSEEK_LIKE, 4, _decode(32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=(True, False))),
     # GEMM2 capped at 128 registers since round 20 (4 programs per SM, no spill on this layer's K = 2048; on
     # gpt-oss's it spills and lost 3-5%): H100 A/B of the bench 1-3% less at 16-256 tokens, the most at 128-256
@@ -201,10 +204,10 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
                                   regs=(128, 128))),
     (DEEPSEEK_LIKE, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=(True, True))),
     (DEEPSEEK_LIKE, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=16,
-                                   apart=(True, False))),
-    (DEEPSEEK_LIKE, 4096, _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32, tail=32)),
+                                   apart=(True, False), p16=True)),
+    (DEEPSEEK_LIKE, 4096, _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32, tail=32, p16=True)),
     (DEEPSEEK_LIKE, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=16,
-                                      apart=(True, True))),
+                                      apart=(True, True), p16=True)),
     (ANY, 1, _GPT_OSS_1_TOKEN),
     # GEMM2 split over K since round 20: at 4 tokens on gpt-oss-120b its 720 programs of 128 registers took 1.4
     # waves of 528 slots, split 1440 take 2.7 (H100 A/B of the bench: 101.6-103.4 us against 106.5-108.3 at 4
@@ -214,10 +217,10 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     (ANY, 256, _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True)),
     (ANY, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=(_R168, True), sl=True)),
     (ANY, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, apart=(_R128, True),
-                         sl=True)),
-    (ANY, 4096, _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, sl=True)),
+                         sl=True, p16=True)),
+    (ANY, 4096, _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, sl=True, p16=True)),
     (ANY, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=16, apart=(True, True),
-                            sl=True)),
+                            sl=True, p16=True)),
 )
 
 #: Configurations ``mxfp4-plugin bench --tune`` tries, and the token counts it tries them at:
