@@ -97,11 +97,23 @@ def test_tune_only_narrows_the_candidates():
 def test_tune_times_the_shipped_row_first_whatever_tune_only_says():
     from mxfp4_plugin.kernels.moe_details import configs
 
-    shipped = configs.select(4096, configs.GPT_OSS_20B)
-    assert tune_candidates(4096, "no such config", shipped) == [shipped]
-    every = tune_candidates(4096, None, shipped)
+    shipped = configs.select(1024, configs.GPT_OSS_20B)
+    assert tune_candidates(1024, "no such config", shipped) == [shipped]
+    every = tune_candidates(1024, None, shipped)
     assert every[0] == shipped and every.count(shipped) == 1
-    assert set(every) == set(tune_candidates(4096)) | {shipped}
+    assert set(every) == set(tune_candidates(1024)) | {shipped}
+
+
+def test_tune_rivals_store_partials_as_the_shipped_row_does():
+    from mxfp4_plugin.kernels.moe_details import configs
+
+    shipped = configs.select(8192, configs.GPT_OSS_20B)
+    assert shipped.partials_in_act_dtype
+    rivals = tune_candidates(8192, None, shipped)[1:]
+    assert rivals and all(c.partials_in_act_dtype for c in rivals)
+    plain = configs.select(1024, configs.GPT_OSS_20B)
+    assert not plain.partials_in_act_dtype
+    assert not any(c.partials_in_act_dtype for c in tune_candidates(1024, None, plain))
 
 
 def test_tune_report_shows_the_shipped_row_beside_the_fastest():
