@@ -18,8 +18,9 @@ Which pairs a program serves (``GROUPED``):
 * not grouped (decode): one (token, slot) pair per program, no routing pass at all.
 
 Pairs are indexed ``p = token * top_k + slot``. GEMM1 writes the activated intermediate
-``act[p, :I]``; GEMM2 writes ``y[p, :H]`` (router weight applied, float32) and
-``reduce_topk_kernel`` sums each token's slots. Local expert id -1 contributes nothing.
+``act[p, :I]``; GEMM2 writes ``y[p, :H]`` (router weight applied; float32, or the activation dtype
+where the config says ``partials_in_act_dtype``) and ``reduce_topk_kernel`` sums each token's slots in
+float32. Local expert id -1 contributes nothing.
 """
 
 from __future__ import annotations
