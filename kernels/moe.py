@@ -147,7 +147,8 @@ def fused_moe(x: torch.Tensor, topk_weights: torch.Tensor, topk_ids: torch.Tenso
     _gemm2(act, experts, y, ids, gammas, bookkeeping, blocks, config, common, pdl)
     grid = (m, triton.cdiv(experts.hidden, REDUCE_BLOCK))
     gemm.reduce_topk_kernel[grid](y, y.stride(0), y.stride(1), ids, out, out.stride(0), k, experts.hidden,
-                                  SPLIT_K=split_k, SLOTS=triton.next_power_of_2(k), BLOCK=REDUCE_BLOCK, num_warps=4, **pdl)
+                                  SPLIT_K=split_k, SLOTS=triton.next_power_of_2(k), BLOCK=REDUCE_BLOCK, num_warps=4,
+                                  **pdl)
     return out
 
 
