@@ -1,4 +1,6 @@
-# usage: bash ab-k/call1.sh "VARIANT RUN VARIANT RUN ..." [tests]
+# usage (from the checkout, copied to ab-k/call1.sh beside the variants ab-k/NAME): bash ab-k/call1.sh "VARIANT RUN ..."
+# The same A B A B as `benchmarks/gpu_run.sh ab` (AB_FILE=kernels AB_DIR=ab-k), but in the order given, with a
+# timeout per bench (BT) and the bench log of each run kept.
 export R=$(pwd); s=$SECONDS; timeout 120 bash benchmarks/gpu_run.sh none >/tmp/inst.log 2>&1; echo "install $((SECONDS-s))s"; tail -2 /tmp/inst.log
 export PYTHONPATH=/tmp/site:$R/.tk PYTHONUNBUFFERED=1; cd /tmp
 TOK=${TOK:-1,2,4,8,16,64,256,1024,4096,8192}
