@@ -1,7 +1,7 @@
 """Probe (not a test, not a backend): does the weight rows' alignment or K's last partial step hold
 gpt-oss back? At 16-64 tokens the DeepSeek-like layer reads at 90-92% of the copy roofline, gpt-oss-120b at
-78-82%, on the same kernel rows (BENCHMARKS.md round 23; what this probe found: round 25). gpt-oss's K (2880) differs twice: its weight rows
-are 1440 bytes (not a multiple of a 128-byte line: 3 in 4 rows' K steps straddle two lines) and it is 11.25
+78-82%, on the same kernel rows (BENCHMARKS.md round 23; what this probe found: round 25). gpt-oss's K (2880)
+differs twice: its weight rows are 1440 bytes (not a multiple of a 128-byte line: 3 in 4 rows' K steps straddle two lines) and it is 11.25
 K steps of 256 (the last step decodes 192 zeros of every row, and no step loads its words unmasked).
 
     python3 benchmarks/row_probe.py [gpt-oss-120b:16 ...]

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Callable, Sequence
 
 import torch
 
 COPY_BYTES = 2 << 30  # 2 GiB: far beyond the L2
 MATMUL_N = 8192
+#: seconds of replays before a graph is timed (triton.testing.do_bench's default warm-up, 25 ms): a GPU left idle
+#: while kernels compiled runs its first milliseconds slower (BENCHMARKS.md round 25)
+WARMUP_S = 0.025
 
 
 def _median_ms(fn: Callable[[], None], iters: int) -> float:
@@ -25,7 +29,8 @@ def _median_ms(fn: Callable[[], None], iters: int) -> float:
 
 def graph_seconds(calls: Sequence[Callable[[], object]], *, warmup: int = 3, iters: int = 20) -> float:
     """Median seconds of one call: ``calls`` (one per input set, so consecutive calls touch
-    different weights) are captured back to back in one CUDA graph, replayed ``iters`` times."""
+    different weights) are captured back to back in one CUDA graph, replayed ``iters`` times after at least
+    ``warmup`` replays and ``WARMUP_S`` seconds of them."""
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):  # compile and warm up outside the capture
@@ -37,8 +42,12 @@ def graph_seconds(calls: Sequence[Callable[[], object]], *, warmup: int = 3, ite
     with torch.cuda.graph(graph):
         for call in calls:
             call()
-    for _ in range(warmup):
+    deadline = time.perf_counter() + WARMUP_S
+    replays = 0
+    while replays < warmup or time.perf_counter() < deadline:
         graph.replay()
+        torch.cuda.synchronize()
+        replays += 1
     ms = _median_ms(graph.replay, iters)
     del graph
     return ms / 1e3 / len(calls)
