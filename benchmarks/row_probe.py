@@ -19,7 +19,6 @@ Prints time and bytes of the touched experts per microsecond of each, as GB/s an
 from __future__ import annotations
 
 import dataclasses
-import statistics
 import sys
 
 import torch
@@ -63,7 +62,7 @@ def case(tokens: int, bandwidth: float, device: torch.device, platform) -> None:
         elif variant == "base":
             base_out = out
         us = graph_seconds([lambda s=s: run(s) for s in sets]) * 1e6
-        distinct = statistics.mean(int(torch.unique(s.topk_ids).numel()) for s in sets)
+        distinct = shapes.distinct_experts(sets)
         moved = distinct * shapes.bytes_per_expert(spec)
         gbs = moved / us / 1e3
         print(f"{LAYER}:{tokens} {variant:8s} {us:8.1f} us  {distinct:6.1f} experts  {gbs:7.1f} GB/s  "

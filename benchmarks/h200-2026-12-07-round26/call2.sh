@@ -1,4 +1,4 @@
-# usage: bash ab-k/call1.sh "VARIANT RUN VARIANT RUN ..." [tests]
+# usage: bash ab-k/call2.sh "VARIANT RUN VARIANT RUN ..." (env TOK, SHAPES, BT)
 export R=$(pwd); s=$SECONDS; timeout 120 bash benchmarks/gpu_run.sh none >/tmp/inst.log 2>&1; echo "install $((SECONDS-s))s"; tail -2 /tmp/inst.log
 export PYTHONPATH=/tmp/site:$R/.tk PYTHONUNBUFFERED=1; cd /tmp
 TOK=${TOK:-1,2,4,8,16,64,256,1024,4096,8192}

@@ -18,7 +18,6 @@ import datetime
 import functools
 import platform as host
 import re
-import statistics
 
 import torch
 
@@ -132,7 +131,7 @@ def _bench_shape(shape, spec, platform, device, options, report, bar) -> None:
     for tokens in options.tokens:
         sets, check = layers.point_inputs(spec, tokens, options.rotations, device, options.seed)
         expected = reference.forward(check.x.float(), check.topk_weights, check.topk_ids)
-        distinct = statistics.mean(int(torch.unique(s.topk_ids).numel()) for s in sets)
+        distinct = layers.distinct_experts(sets)
         moved = distinct * per_expert + 2 * tokens * spec.hidden_size * spec.act_dtype.itemsize
         work = layers.flops(spec, tokens * spec.top_k)
         roof = max(moved / report["ceilings"]["copy_bytes_per_s"], work / report["ceilings"]["bf16_matmul_flop_per_s"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import zlib
 
 import torch
@@ -62,6 +63,11 @@ def point_inputs(spec: MoESpec, tokens: int, rotations: int, device: torch.devic
     generator = torch.Generator(device).manual_seed(zlib.crc32(f"{seed}/{tokens}".encode()))
     timed = [random_inputs(spec, tokens, device, generator) for _ in range(rotations)]
     return timed, random_inputs(spec, tokens, device, generator)
+
+
+def distinct_experts(sets: list[Inputs]) -> float:
+    """Mean number of distinct experts the routings of ``sets`` touch (the roofline's weight bytes count these)."""
+    return statistics.mean(int(torch.unique(s.topk_ids).numel()) for s in sets)
 
 
 def bytes_per_expert(spec: MoESpec) -> int:
