@@ -46,11 +46,12 @@ def _compile(tree: str) -> list[dict]:
                                    ("gemm2", gemm.gemm2_kernel, cfg.gemm2, intermediate)):
             launches = [(g, 0)] if g.tail_launch is None else [(g, 1), (g.tail_launch, 2)]
             for c, tail_pass in launches:
+                plus = getattr(c, "block_k2", 0)  # (a tree from before block_k2 has none)
                 consts = dict(GROUPED=cfg.grouped, WEIGHTS_AS_A=c.weights_as_a, LAYOUT=1, DOT_DTYPE=tl.bfloat16,
                               PRECISION="tf32", BLOCK_N=c.block_n, BLOCK_M=cfg.block_m, BLOCK_K=c.block_k, FOLD=True,
                               PREFETCH_X=c.prefetch_x, SCALES_AT_LOAD=c.scales_at_load, SMALL_M=cfg.small_m,
                               TAIL_M=cfg.tail_m, TAIL_PASS=tail_pass, SPLIT_K=c.split_k, PDL=True, JOINT=c.joint,
-                              EVEN_K=k % c.block_k == 0, SCALES_PAST_K=True)
+                              EVEN_K=k % (c.block_k + plus) == 0, SCALES_PAST_K=True, BLOCK_K2=plus)
                 consts = {n: v for n, v in consts.items() if n in kernel.arg_names}
                 pointers = _pointer_types(c.split_k if name == "gemm1" else 1, bias=k == 2880)
                 compiled = triton.compile(_source(kernel, consts, k, pointers, ASTSource),
@@ -63,7 +64,7 @@ def _compile(tree: str) -> list[dict]:
                                        text=True).stdout
                 sass = subprocess.run([tools / "cuobjdump", "-sass", cubin], capture_output=True, text=True).stdout
                 regs = int(re.search(r"REG:(\d+)", usage).group(1))
-                words = (2 if name == "gemm1" else 1) * c.block_n * c.block_k // 8 // (32 * c.num_warps)
+                words = (2 if name == "gemm1" else 1) * c.block_n * (c.block_k + plus) // 8 // (32 * c.num_warps)
                 rows.append(dict(row=f"{_shape_name(key, configs)} <= {max_tokens} tokens" if max_tokens < 1 << 62
                                  else f"{_shape_name(key, configs)} beyond", gemm=name, tail_pass=tail_pass,
                                  regs=regs, per_sm=_programs_per_sm(regs, c.num_warps, compiled.metadata.shared),

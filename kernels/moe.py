@@ -192,14 +192,17 @@ def _weight_args(blocks: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor 
 
 
 def _launch_options(c: GemmConfig, common: dict, fold: bool, pdl: dict, k: int, scales: torch.Tensor) -> dict:
-    """``k``: the GEMM's K; a multiple of the K step lets the loop load weight words without masks (``EVEN_K``).
-    Its scale loads need none where ``scales`` can be read ``2 * BLOCK_K / 32`` bytes past the last scale
+    """``k``: the GEMM's K; a multiple of the K step (``block_k + block_k2``) lets the loop load weight words without
+    masks (``EVEN_K``). Its scale loads need none where ``scales`` can be read as far past the last scale as the
+    last step's prefetch reaches: a step's scales (``step / 32`` bytes) with whole steps, two without
     (``SCALES_PAST_K``: ``layout.SCALE_SLACK``, in every ``prepare_experts`` result; else they are masked)."""
     cap = {} if c.maxnreg is None else {"maxnreg": c.maxnreg}  # only when set: uncapped configs launch as before
-    return dict(BLOCK_N=c.block_n, BLOCK_K=c.block_k, WEIGHTS_AS_A=c.weights_as_a, PREFETCH_X=c.prefetch_x,
-                SCALES_AT_LOAD=c.scales_at_load, num_warps=c.num_warps, num_stages=c.num_stages, FOLD=fold,
-                EVEN_K=k % c.block_k == 0, SCALES_PAST_K=bytes_after(scales) >= 2 * c.block_k // 32,
-                **common, **pdl, **cap)
+    step = c.block_k + c.block_k2
+    even = k % step == 0
+    return dict(BLOCK_N=c.block_n, BLOCK_K=c.block_k, BLOCK_K2=c.block_k2, WEIGHTS_AS_A=c.weights_as_a,
+                PREFETCH_X=c.prefetch_x, SCALES_AT_LOAD=c.scales_at_load, num_warps=c.num_warps,
+                num_stages=c.num_stages, FOLD=fold, EVEN_K=even,
+                SCALES_PAST_K=bytes_after(scales) >= (1 if even else 2) * step // 32, **common, **pdl, **cap)
 
 
 def _gemm1(x, experts, act, ids, bookkeeping, blocks, k, activation, config, common, pdl):

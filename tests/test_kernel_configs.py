@@ -40,6 +40,12 @@ def test_unknown_shapes_take_the_any_rows():
      "maxnreg: expected None or 32..255 registers per thread, got 16"),
     (dict(block_n=64, block_k=64, num_warps=4, num_stages=3, maxnreg=256),
      "maxnreg: expected None or 32..255 registers per thread, got 256"),
+    (dict(block_n=64, block_k=256, num_warps=4, num_stages=3, block_k2=256),
+     r"block_k2: expected 0 or a power of two >= 32 below block_k \(256\), got 256"),
+    (dict(block_n=64, block_k=256, num_warps=4, num_stages=3, block_k2=48),
+     r"block_k2: expected 0 or a power of two >= 32 below block_k \(256\), got 48"),
+    (dict(block_n=64, block_k=256, num_warps=4, num_stages=3, block_k2=16),
+     r"block_k2: expected 0 or a power of two >= 32 below block_k \(256\), got 16"),
 ])
 def test_bad_gemm_config_names_the_field(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -110,6 +116,12 @@ def test_scales_at_load_shows_in_the_description():
     at_load = GemmConfig(64, 128, 4, 3, prefetch_x=True, scales_at_load=True, maxnreg=168)
     assert MoEConfig(True, 16, at_load, GemmConfig(64, 128, 4, 3)).describe() == \
         "grouped m16 g1(n64 k128 w4 s3 px sl r168) g2(n64 k128 w4 s3)"
+
+
+def test_two_part_k_step_shows_in_the_description():
+    plus = GemmConfig(64, 256, 4, 3, prefetch_x=True, block_k2=64)
+    assert MoEConfig(True, 16, GemmConfig(64, 128, 4, 3, block_k2=32), plus).describe() == \
+        "grouped m16 g1(n64 k128+32 w4 s3) g2(n64 k256+64 w4 s3 px)"
 
 
 def test_partials_in_act_dtype_serve_the_grouped_path_and_show_in_the_description():

@@ -168,6 +168,24 @@ def _all_configs():
     return list(dict.fromkeys([row[2] for row in configs.TABLE] + list(configs.CANDIDATES)))
 
 
+def _table_rows():
+    """``(bench shape name, tokens)`` per TABLE row: the row's own layer (ANY rows: gpt-oss-120b's, which has no
+    rows of its own) at the most tokens it serves (past 4096: 5000), so every shipped launch runs at the K and N it
+    was tuned for (gpt-oss's K = 2880 takes the whole-step loops without masks)."""
+    from mxfp4_plugin.kernels.moe_details import configs
+
+    by_key = {(s.num_experts, s.top_k, s.hidden_size, s.intermediate_size): name
+              for name, s in bench_shapes.SHAPES.items()}
+    assert configs.GPT_OSS_120B not in {key for key, _, _ in configs.TABLE}, "ANY rows stand for gpt-oss-120b here"
+    return [(by_key[key] if key is not configs.ANY else "gpt-oss-120b", min(max_tokens, 5000))
+            for key, max_tokens, _ in configs.TABLE]
+
+
+@pytest.mark.parametrize("shape, tokens", _table_rows())
+def test_every_table_row_on_its_shape(shape, tokens):
+    check(bench_shapes.SHAPES[shape], tokens)
+
+
 @pytest.mark.parametrize("config", _all_configs(), ids=lambda c: c.describe().replace(" ", "_"))
 def test_every_shipped_and_candidate_config(config):
     from mxfp4_plugin.kernels.moe import fused_moe

@@ -79,6 +79,14 @@ CASES = {
     # fp16 (the interpreter stores bf16 by truncation, not rounding as the GPU does: its bound is the GPU tests')
     "fp16_grouped_partials_in_act_dtype_ep_h192_i96": (3, 3, 192, 96, 24, "float16", "swiglu_oai", "interleaved",
                                                        True, "grouped_partials_in_act_dtype", 5),
+    # each K step in two parts (block_k + block_k2): K a multiple of the sum (whole steps, no masks on the words), or
+    # not (a last partial step, masked); prefetched activations, split K, gate and up rows apart or joint, a tail
+    "bf16_grouped_plus_joint_px_tail_h192_i96": (3, 2, 192, 96, 24, "bfloat16", "swiglu_oai", "interleaved", True,
+                                                 "grouped_plus_joint_px_tail", 0),
+    "fp16_decode_plus_split_ragged_h224_i96": (3, 2, 224, 96, 3, "float16", "silu", "concatenated", True,
+                                               "decode_plus_split", 0),
+    "bf16_grouped_plus_tokens_as_a_ragged_ep_h224_i160": (4, 2, 224, 160, 9, "bfloat16", "swiglu_oai", "interleaved",
+                                                          False, "grouped_plus_tokens_as_a", 3),
     "bf16_backend_default_config_m4": (4, 2, 128, 64, 4, "bfloat16", "swiglu_oai", "interleaved", True, None, 0),
 }
 #: router logit offsets per expert for cases that need hot and cold experts (blocks of every width)
@@ -135,6 +143,13 @@ def run_case(name: str) -> dict:
               "grouped_partials_in_act_dtype": MoEConfig(True, 16, GemmConfig(32, 64, 4, 1, joint=True),
                                                          GemmConfig(32, 64, 4, 1),
                                                          partials_in_act_dtype=True),
+              "grouped_plus_joint_px_tail": MoEConfig(
+                  True, 16, GemmConfig(32, 64, 4, 1, joint=True, prefetch_x=True, block_k2=32),
+                  GemmConfig(32, 64, 4, 1, prefetch_x=True, scales_at_load=True, block_k2=32), tail_m=16),
+              "decode_plus_split": MoEConfig(False, 16, GemmConfig(32, 64, 4, 1, split_k=2, prefetch_x=True, block_k2=32),
+                                             GemmConfig(16, 64, 4, 1, split_k=2, block_k2=32)),
+              "grouped_plus_tokens_as_a": MoEConfig(True, 16, GemmConfig(16, 64, 4, 1, False, block_k2=32),
+                                                    GemmConfig(32, 64, 4, 1, False, scales_at_load=True, block_k2=32)),
               None: None}[config_name]
     gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))
     tensors = random_layer(e, h, i, bias=bias, act_dtype=dtype, generator=gen)

@@ -35,6 +35,10 @@ class GemmConfig:
     #   not shared memory, bound the programs per SM: DeepSeek-like's n128 GEMM2 tile takes 168 (3 programs of
     #   4 warps per SM) unless capped at 128 (4 per SM, no spill in the K loop; round 13: no gain, see the capped
     #   candidates). Shipped: two tail launches with scales at load keep their programs per SM (_R168, _R128)
+    block_k2: int = 0  # a second part of each K step, this much K after block_k's (a power of two >= 32 below
+    #   block_k; 0: none): a K that neither divides but their sum does runs no partial last step (gpt-oss's
+    #   K = 2880 as 9 steps of 256 + 64, where steps of 256 leave a last one of 64 that decodes and multiplies
+    #   192 columns of zeros: about 5% of the copy roofline at 16-256 tokens, BENCHMARKS.md round 25)
     tail_launch: GemmConfig | None = None  # with MoEConfig.tail_m: the blocks with a tail in a second launch of
     #   their own, with this config (so the tail's extra registers do not lower every other program's occupancy,
     #   and a wide block's tail may take fewer stages or a shorter K step to fit in shared memory)
@@ -44,6 +48,9 @@ class GemmConfig:
             raise ValueError(f"block_k: expected a power of two >= 32, got {self.block_k}")
         if self.block_n < 16 or self.block_n & (self.block_n - 1):
             raise ValueError(f"block_n: expected a power of two >= 16, got {self.block_n}")
+        if self.block_k2 and (self.block_k2 < 32 or self.block_k2 >= self.block_k or self.block_k2 & (self.block_k2 - 1)):
+            raise ValueError(f"block_k2: expected 0 or a power of two >= 32 below block_k ({self.block_k}), got "
+                             f"{self.block_k2}")
         if self.split_k < 1:
             raise ValueError(f"split_k: expected >= 1, got {self.split_k}")
         if self.prefetch_x and not self.weights_as_a:
@@ -103,7 +110,7 @@ class MoEConfig:
             if tail is not None:  # "tail-apart" alone when the tail launch runs the same config
                 same = tail == dataclasses.replace(g, tail_launch=None)
                 flags.append(" tail-apart" + f"({gemm(tail)})" * (not same))
-            return f"n{g.block_n} k{g.block_k} w{g.num_warps} s{g.num_stages}{''.join(flags)}"
+            return f"n{g.block_n} k{g.block_k}{f'+{g.block_k2}' * bool(g.block_k2)} w{g.num_warps} s{g.num_stages}{''.join(flags)}"
 
         small = f"/{self.small_m}" * bool(self.small_m) + f"+{self.tail_m}" * bool(self.tail_m)
         partials = " partials-act" * self.partials_in_act_dtype
@@ -121,23 +128,29 @@ def _each_gemm(value) -> tuple:
 
 
 def _decode(n1, k1, w1, s1, n2, k2, w2, s2, split_k=1, px=False, split_k1=1, regs=(None, None),
-            sl=False, joint=False) -> MoEConfig:
+            sl=False, joint=False, plus=0) -> MoEConfig:
     """``regs``: each GEMM's ``maxnreg``; ``sl``: both GEMMs' ``scales_at_load`` (a pair: each GEMM's);
-    ``joint``: GEMM1's."""
+    ``joint``: GEMM1's; ``plus``: both GEMMs' ``block_k2`` (a pair: each GEMM's)."""
     sl1, sl2 = _each_gemm(sl)
+    plus1, plus2 = _each_gemm(plus)
     return MoEConfig(False, 16, GemmConfig(n1, k1, w1, s1, split_k=split_k1, prefetch_x=px, scales_at_load=sl1,
-                                           maxnreg=regs[0], joint=joint),
-                     GemmConfig(n2, k2, w2, s2, split_k=split_k, prefetch_x=px, scales_at_load=sl2, maxnreg=regs[1]))
+                                           maxnreg=regs[0], joint=joint, block_k2=plus1),
+                     GemmConfig(n2, k2, w2, s2, split_k=split_k, prefetch_x=px, scales_at_load=sl2, maxnreg=regs[1],
+                                block_k2=plus2))
 
 
 def _grouped(m, n1, k1, w1, s1, n2, k2, w2, s2, weights_as_a=True, px=False, joint=False, small=0,
-             tail=0, apart=(False, False), regs=(None, None), sl=False, p16=False) -> MoEConfig:
+             tail=0, apart=(False, False), regs=(None, None), sl=False, p16=False, plus=0) -> MoEConfig:
     """``apart`` per GEMM: False (tails in the one launch), True (a second launch, same config) or a dict
     of the fields the tail launch changes (``{"num_stages": 2}``); ``regs``: each GEMM's ``maxnreg``;
-    ``sl``: both GEMMs' ``scales_at_load`` (a pair: each GEMM's); ``p16``: ``partials_in_act_dtype``."""
+    ``sl``: both GEMMs' ``scales_at_load`` (a pair: each GEMM's); ``p16``: ``partials_in_act_dtype``;
+    ``plus``: both GEMMs' ``block_k2`` (a pair: each GEMM's)."""
     sl1, sl2 = _each_gemm(sl)
-    g1 = GemmConfig(n1, k1, w1, s1, weights_as_a, joint=joint, prefetch_x=px, scales_at_load=sl1, maxnreg=regs[0])
-    g2 = GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px, scales_at_load=sl2, maxnreg=regs[1])
+    plus1, plus2 = _each_gemm(plus)
+    g1 = GemmConfig(n1, k1, w1, s1, weights_as_a, joint=joint, prefetch_x=px, scales_at_load=sl1, maxnreg=regs[0],
+                    block_k2=plus1)
+    g2 = GemmConfig(n2, k2, w2, s2, weights_as_a, prefetch_x=px, scales_at_load=sl2, maxnreg=regs[1],
+                    block_k2=plus2)
     def with_tail_launch(g: GemmConfig, how) -> GemmConfig:
         if how is False:
             return g
@@ -280,6 +293,14 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _grouped(16, 32, 256, 4, 4, 64, 128, 4, 3, px=True, joint=True, sl=True, regs=(128, 80)),
     _grouped(16, 32, 256, 4, 4, 64, 128, 4, 4, px=True, joint=True, sl=True, regs=(128, 80)),
     _grouped(16, 64, 256, 4, 3, 64, 128, 4, 4, px=True, sl=(False, True), regs=(None, 80)),
+    # GEMM2 in steps of 256 + 64 K (block_k2): K = 2880 in 9 whole steps, no last step of 64 decoding 192 zeros
+    # (sm90 SASS, gpt-oss-120b's K loop: 165 registers, 3 programs per SM, 28.2 instructions per weight word over
+    # 2880 K against 27.0 over 3072; with scales at load 167, 25.9; the 20b m32 row's k128 + 32 capped at 128:
+    # 4 per SM, 31.8 over 2880 against 35.2 over 2944). Round 27
+    _grouped(16, 32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=(True, False), regs=(128, None), plus=(0, 64)),
+    _grouped(16, 32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=True, regs=(128, None), plus=(0, 64)),
+    _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True, plus=(0, 64)),
+    _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, sl=True, regs=(None, 128), plus=(0, 32)),
     # grouped, a few pairs per expert
     _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3, px=True),
     _grouped(16, 64, 128, 4, 3, 64, 128, 4, 3),

@@ -105,12 +105,12 @@ def _load_scales(s_ptrs, k0, mask, LAYOUT: tl.constexpr, FOLD: tl.constexpr, SCA
 
 
 @triton.jit
-def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, mask_n,
+def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w2_ptrs, s2_ptrs, mask_n, second,
               DUAL: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr, DOT_DTYPE: tl.constexpr,
               PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr,
               FOLD: tl.constexpr, PREFETCH_X: tl.constexpr, TAIL_M: tl.constexpr, SCALES_AT_LOAD: tl.constexpr,
-              EVEN_K: tl.constexpr, SCALES_PAST_K: tl.constexpr):
-    """K loop over ``k_lo .. k_true`` (``k_lo`` a multiple of ``BLOCK_K``) -> ``(acc, acc2, acc_t,
+              EVEN_K: tl.constexpr, SCALES_PAST_K: tl.constexpr, BLOCK_K2: tl.constexpr):
+    """K loop over ``k_lo .. k_true`` (``k_lo`` a multiple of the step) -> ``(acc, acc2, acc_t,
     acc2_t)``: ``acc``, ``acc2`` ``[BLOCK_N, BLOCK_M]`` float32: ``W[:, k] @ X[k, :]``.
     ``x_ptrs [BLOCK_K, BLOCK_M]`` point at the first K tile of the activations; ``DUAL``: a
     second weight stream (``w2_ptrs``, ``s2_ptrs`` -> ``acc2``) shares the activations.
@@ -133,9 +133,15 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
     that every decoded tile went through shared memory (2.4x slower, round 16). The activations keep their
     masks (tokens past the block; the ``PREFETCH_X`` read past K has no slack).
 
+    ``BLOCK_K2`` > 0: each step is ``BLOCK_K`` then ``BLOCK_K2`` more K (two MMAs into the same accumulators), so
+    a K that is a multiple of neither power of two but of their sum runs no partial last step (gpt-oss's 2880 =
+    9 * (256 + 64): a last step of 256 decodes and multiplies 192 zeros, BENCHMARKS.md round 25); ``second``
+    holds the second part's pointers ``(x, xt, w, s, w2, s2)``, ``BLOCK_K2`` wide (else placeholders).
+
     Triton's pipeliner stages the weight words through shared memory (``num_stages``); the
     byte-wide scales are loaded here one K step ahead (``SCALES_AT_LOAD``: see ``_scale_factors``); the
     activations as ``PREFETCH_X`` says."""
+    STEP: tl.constexpr = BLOCK_K + BLOCK_K2
     offs_w = tl.arange(0, BLOCK_K // 8)
     offs_s = tl.arange(0, BLOCK_K // 32)
     if WEIGHTS_AS_A:
@@ -165,8 +171,12 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
         x_next = _activation_tile(x_ptrs, valid_m, k_lo, k_true, BLOCK_K, WEIGHTS_AS_A)
         if TAIL_M > 0:
             xt_next = _activation_tile(xt_ptrs, valid_t, k_lo, k_true, BLOCK_K, WEIGHTS_AS_A)
-    for k0 in range(k_lo, k_true, BLOCK_K):
-        k1 = k0 + BLOCK_K  # the next step, whose scales (and PREFETCH_X: activations) load now
+    second_next = (s_next, s_next, s_next, s_next)  # placeholders, never read
+    if BLOCK_K2 > 0:
+        second_next = _second_part_prefetch(second, valid_m, valid_t, k_lo + BLOCK_K, k_true, mask_n, DUAL, LAYOUT,
+                                            FOLD, SCALES_AT_LOAD, True, PREFETCH_X, TAIL_M, WEIGHTS_AS_A, BLOCK_K2)
+    for k0 in range(k_lo, k_true, STEP):
+        k1 = k0 + STEP  # the next step, whose scales (and PREFETCH_X: activations) load now
         xt = None
         if PREFETCH_X:
             x = x_next.to(DOT_DTYPE)
@@ -198,12 +208,72 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
             acc2 = _mma(w2, x, acc2, WEIGHTS_AS_A, PRECISION)
             if TAIL_M > 0:
                 acc2_t = _mma(w2, xt, acc2_t, WEIGHTS_AS_A, PRECISION)
+        if BLOCK_K2 > 0:  # the step's second part: its operands as prefetched, the next step's prefetched now
+            xb, xtb, sb, s2b = second_next
+            if not PREFETCH_X:
+                xb = _activation_tile(second[0], valid_m, k0 + BLOCK_K, k_true, BLOCK_K2, WEIGHTS_AS_A)
+                if TAIL_M > 0:
+                    xtb = _activation_tile(second[1], valid_t, k0 + BLOCK_K, k_true, BLOCK_K2, WEIGHTS_AS_A)
+            second_next = _second_part_prefetch(second, valid_m, valid_t, k1 + BLOCK_K, k_true, mask_n, DUAL,
+                                                LAYOUT, FOLD, SCALES_AT_LOAD, not SCALES_PAST_K, PREFETCH_X, TAIL_M,
+                                                WEIGHTS_AS_A, BLOCK_K2)
+            acc, acc2, acc_t, acc2_t = _second_part_mma(
+                second, xb, xtb, sb, s2b, k0 + BLOCK_K, k_true, mask_n, acc, acc2, acc_t, acc2_t, DUAL, WEIGHTS_AS_A,
+                LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_K2, FOLD, TAIL_M, SCALES_AT_LOAD, EVEN_K)
     if not WEIGHTS_AS_A:
         acc = tl.trans(acc)
         acc2 = tl.trans(acc2)
         if TAIL_M > 0:
             acc_t = tl.trans(acc_t)
             acc2_t = tl.trans(acc2_t)
+    return acc, acc2, acc_t, acc2_t
+
+
+@triton.jit
+def _second_part_prefetch(second, valid_m, valid_t, kb, k_true, mask_n, DUAL: tl.constexpr, LAYOUT: tl.constexpr,
+                          FOLD: tl.constexpr, SCALES_AT_LOAD: tl.constexpr, MASKED: tl.constexpr,
+                          PREFETCH_X: tl.constexpr, TAIL_M: tl.constexpr, WEIGHTS_AS_A: tl.constexpr,
+                          BLOCK_K2: tl.constexpr):
+    """What ``_mma_loop`` loads a step ahead for a step's second part at ``kb``: ``(x, xt, s, s2)``, the
+    activations (``PREFETCH_X``, else placeholders) and the block scales (``DUAL``: both streams')."""
+    x_ptrs, xt_ptrs, _, s_ptrs, _, s2_ptrs = second
+    mask_s = mask_n[:, None] & (kb + 32 * tl.arange(0, BLOCK_K2 // 32) < k_true)[None, :]
+    s = _load_scales(s_ptrs, kb, mask_s, LAYOUT, FOLD, SCALES_AT_LOAD, MASKED)
+    s2 = s  # s stands in for what is not loaded (a compiled Triton function returns no None)
+    if DUAL:
+        s2 = _load_scales(s2_ptrs, kb, mask_s, LAYOUT, FOLD, SCALES_AT_LOAD, MASKED)
+    x = s
+    xt = s
+    if PREFETCH_X:
+        x = _activation_tile(x_ptrs, valid_m, kb, k_true, BLOCK_K2, WEIGHTS_AS_A)
+        if TAIL_M > 0:
+            xt = _activation_tile(xt_ptrs, valid_t, kb, k_true, BLOCK_K2, WEIGHTS_AS_A)
+    return x, xt, s, s2
+
+
+@triton.jit
+def _second_part_mma(second, x, xt, s, s2, kb, k_true, mask_n, acc, acc2, acc_t, acc2_t, DUAL: tl.constexpr,
+                     WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr, DOT_DTYPE: tl.constexpr,
+                     PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K2: tl.constexpr, FOLD: tl.constexpr,
+                     TAIL_M: tl.constexpr, SCALES_AT_LOAD: tl.constexpr, EVEN_K: tl.constexpr):
+    """A step's second part: ``BLOCK_K2`` K at ``kb``, decoded and multiplied into the step's accumulators."""
+    _, _, w_ptrs, _, w2_ptrs, _ = second
+    x = x.to(DOT_DTYPE)
+    if TAIL_M > 0:
+        xt = xt.to(DOT_DTYPE)
+    mask_w = mask_n[:, None] & (kb + 32 * (tl.arange(0, BLOCK_K2 // 8) // 4) < k_true)[None, :]
+    w = decode_tile(_load(w_ptrs + kb // 8, mask_w, not EVEN_K), _scale_factors(s, LAYOUT, FOLD, not SCALES_AT_LOAD),
+                    BLOCK_N, BLOCK_K2, LAYOUT, DOT_DTYPE, FOLD)
+    acc = _mma(w, x, acc, WEIGHTS_AS_A, PRECISION)
+    if TAIL_M > 0:
+        acc_t = _mma(w, xt, acc_t, WEIGHTS_AS_A, PRECISION)
+    if DUAL:
+        w2 = decode_tile(_load(w2_ptrs + kb // 8, mask_w, not EVEN_K),
+                         _scale_factors(s2, LAYOUT, FOLD, not SCALES_AT_LOAD), BLOCK_N, BLOCK_K2, LAYOUT, DOT_DTYPE,
+                         FOLD)
+        acc2 = _mma(w2, x, acc2, WEIGHTS_AS_A, PRECISION)
+        if TAIL_M > 0:
+            acc2_t = _mma(w2, xt, acc2_t, WEIGHTS_AS_A, PRECISION)
     return acc, acc2, acc_t, acc2_t
 
 
@@ -283,10 +353,10 @@ def _activation_tiles(base_ptr, stride, pairs_per_row, pair, valid_m, n_rows, so
 
 
 @triton.jit
-def _split_range(k_true, SPLIT_K: tl.constexpr, BLOCK_K: tl.constexpr):
+def _split_range(k_true, SPLIT_K: tl.constexpr, STEP: tl.constexpr):
     """This program's share ``[k_lo, k_hi)`` of K: split ``program_id(1)`` of ``SPLIT_K``, in whole
-    ``BLOCK_K`` steps (a split past the end gets an empty range)."""
-    chunk = tl.cdiv(tl.cdiv(k_true, SPLIT_K), BLOCK_K) * BLOCK_K
+    ``STEP``s (a split past the end gets an empty range)."""
+    chunk = tl.cdiv(tl.cdiv(k_true, SPLIT_K), STEP) * STEP
     k_lo = tl.program_id(1) * chunk
     return k_lo, tl.minimum(k_lo + chunk, k_true)
 
@@ -356,7 +426,7 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
                  BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
                  PREFETCH_X: tl.constexpr, JOINT: tl.constexpr, SMALL_M: tl.constexpr, TAIL_M: tl.constexpr,
                  TAIL_PASS: tl.constexpr, SPLIT_K: tl.constexpr, PDL: tl.constexpr, SCALES_AT_LOAD: tl.constexpr,
-                 EVEN_K: tl.constexpr, SCALES_PAST_K: tl.constexpr):
+                 EVEN_K: tl.constexpr, SCALES_PAST_K: tl.constexpr, BLOCK_K2: tl.constexpr):
     """x [M, H] -> act [M*top_k, I]: gate rows ``n`` and up rows ``I + n`` of w13, bias, gating.
     ``has_bias`` (0/1) and ``activation`` (SILU/SWIGLU_OAI) are plain arguments, not
     specialised: one compiled kernel serves every layer; the branch costs nothing measurable.
@@ -371,7 +441,7 @@ def gemm1_kernel(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
                   act_ptr, stride_as, stride_am, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr, top_k, n_half,
                   k_true, has_bias, activation, alpha, limit, GROUPED, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION,
                   BLOCK_N, BLOCK_M + TAIL_M, BLOCK_K, FOLD, PREFETCH_X, JOINT, SPLIT_K, SCALES_AT_LOAD, EVEN_K,
-                  SCALES_PAST_K),
+                  SCALES_PAST_K, BLOCK_K2),
                  n_half, block_rows_ptr, BLOCK_N, BLOCK_M, SMALL_M, TAIL_M, TAIL_PASS)
 
 
@@ -409,7 +479,7 @@ def _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
                    DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, PLACES: tl.constexpr,
                    BLOCK_K: tl.constexpr, FOLD: tl.constexpr, PREFETCH_X: tl.constexpr, JOINT: tl.constexpr,
                    SPLIT_K: tl.constexpr, SCALES_AT_LOAD: tl.constexpr, EVEN_K: tl.constexpr,
-                   SCALES_PAST_K: tl.constexpr, TILE_M: tl.constexpr,
+                   SCALES_PAST_K: tl.constexpr, BLOCK_K2: tl.constexpr, TILE_M: tl.constexpr,
                    TAIL_M: tl.constexpr):
     """GEMM1 for this program's block of pairs (its first ``TILE_M`` places, then ``TAIL_M`` more)
     and block of gate/up rows. ``JOINT``: both row sets in one MMA operand (else two MMAs sharing
@@ -429,26 +499,35 @@ def _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
         x_ptrs, pair_t, valid_t, xt_ptrs = _activation_tiles(x_ptr, stride_xm, top_k, pair, valid_m, n_half,
                                                              sorted_ptr, block_expert_ptr, block_rows_ptr, BLOCK_N,
                                                              PLACES, TILE_M, TAIL_M, BLOCK_K)
+        second = (x_ptrs, xt_ptrs, w_ptrs, s_ptrs, w_ptrs, s_ptrs)  # placeholders, never read
+        if BLOCK_K2 > 0:
+            wb_ptrs, sb_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn, rows,
+                                              BLOCK_K2)
+            xb_ptrs, _, _, xtb_ptrs = _activation_tiles(x_ptr, stride_xm, top_k, pair, valid_m, n_half, sorted_ptr,
+                                                        block_expert_ptr, block_rows_ptr, BLOCK_N, PLACES, TILE_M,
+                                                        TAIL_M, BLOCK_K2)
+            second = (xb_ptrs, xtb_ptrs, wb_ptrs, sb_ptrs, wb_ptrs + n_half * (stride_wq * 4),
+                      sb_ptrs + n_half * stride_sn)
         b_row = b_ptr + expert.to(tl.int64) * stride_be
         k_lo = 0
         k_hi = k_true
         if SPLIT_K > 1:  # (only then: a K range from a call is no longer a constant, which costs registers)
-            k_lo, k_hi = _split_range(k_true, SPLIT_K, BLOCK_K)
+            k_lo, k_hi = _split_range(k_true, SPLIT_K, BLOCK_K + BLOCK_K2)
         if JOINT:
             mask_rows = tl.reshape(tl.broadcast_to(mask_n[None, :], (2, BLOCK_N)), (2 * BLOCK_N,))
             acc, _, acc_t, _ = _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_hi, w_ptrs, s_ptrs, w_ptrs,
-                                         s_ptrs, mask_rows, False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION,
+                                         s_ptrs, mask_rows, second, False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION,
                                          2 * BLOCK_N, TILE_M, BLOCK_K, FOLD, PREFETCH_X, TAIL_M, SCALES_AT_LOAD,
-                                         EVEN_K, SCALES_PAST_K)
+                                         EVEN_K, SCALES_PAST_K, BLOCK_K2)
             acc_g, acc_u = _joint_gate_up(acc, b_row, rows, mask_rows, has_bias, BLOCK_N, TILE_M, SPLIT_K)
             if TAIL_M > 0:
                 acc_tg, acc_tu = _joint_gate_up(acc_t, b_row, rows, mask_rows, has_bias, BLOCK_N, TAIL_M, SPLIT_K)
         else:
             acc_g, acc_u, acc_tg, acc_tu = _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_hi, w_ptrs, s_ptrs,
                                                      w_ptrs + n_half * (stride_wq * 4), s_ptrs + n_half * stride_sn,
-                                                     mask_n, True, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION,
-                                                     BLOCK_N, TILE_M, BLOCK_K, FOLD, PREFETCH_X, TAIL_M,
-                                                     SCALES_AT_LOAD, EVEN_K, SCALES_PAST_K)
+                                                     mask_n, second, True, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE,
+                                                     PRECISION, BLOCK_N, TILE_M, BLOCK_K, FOLD, PREFETCH_X, TAIL_M,
+                                                     SCALES_AT_LOAD, EVEN_K, SCALES_PAST_K, BLOCK_K2)
             if SPLIT_K == 1:
                 if has_bias != 0:
                     b_g = tl.load(b_row + offs_n, mask=mask_n, other=0.0)[:, None]
@@ -474,7 +553,7 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
                  BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, FOLD: tl.constexpr,
                  PREFETCH_X: tl.constexpr, SPLIT_K: tl.constexpr, SMALL_M: tl.constexpr, TAIL_M: tl.constexpr,
                  TAIL_PASS: tl.constexpr, PDL: tl.constexpr, SCALES_AT_LOAD: tl.constexpr, EVEN_K: tl.constexpr,
-                 SCALES_PAST_K: tl.constexpr):
+                 SCALES_PAST_K: tl.constexpr, BLOCK_K2: tl.constexpr):
     """act [M*top_k, I] -> y [SPLIT_K, M*top_k, H] float32: down projection, bias, router weight.
     Split-K (grid axis 1): split ``s`` sums its share of K (whole ``BLOCK_K`` steps) into
     ``y[s]``; split 0 adds the bias; ``reduce_topk_kernel`` sums the splits with the slots."""
@@ -483,7 +562,7 @@ def gemm2_kernel(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, st
                  (a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, stride_se, stride_sn, stride_be, y_ptr,
                   stride_ys, stride_ym, ids_ptr, weights_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr, n_out,
                   k_true, has_bias, GROUPED, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_M + TAIL_M,
-                  BLOCK_K, FOLD, PREFETCH_X, SPLIT_K, SCALES_AT_LOAD, EVEN_K, SCALES_PAST_K),
+                  BLOCK_K, FOLD, PREFETCH_X, SPLIT_K, SCALES_AT_LOAD, EVEN_K, SCALES_PAST_K, BLOCK_K2),
                  n_out, block_rows_ptr, BLOCK_N, BLOCK_M, SMALL_M, TAIL_M, TAIL_PASS)
 
 
@@ -505,8 +584,8 @@ def _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
                    GROUPED: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
                    DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, PLACES: tl.constexpr,
                    BLOCK_K: tl.constexpr, FOLD: tl.constexpr, PREFETCH_X: tl.constexpr, SPLIT_K: tl.constexpr,
-                   SCALES_AT_LOAD: tl.constexpr, EVEN_K: tl.constexpr, SCALES_PAST_K: tl.constexpr, TILE_M: tl.constexpr,
-                   TAIL_M: tl.constexpr):
+                   SCALES_AT_LOAD: tl.constexpr, EVEN_K: tl.constexpr, SCALES_PAST_K: tl.constexpr,
+                   BLOCK_K2: tl.constexpr, TILE_M: tl.constexpr, TAIL_M: tl.constexpr):
     """GEMM2 for this program's block of pairs (its first ``TILE_M`` places, then ``TAIL_M`` more)
     and block of output rows."""
     expert, pair, valid_m, offs_n = _program_tile(n_out, ids_ptr, sorted_ptr, block_expert_ptr, block_rows_ptr,
@@ -518,14 +597,23 @@ def _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
         a_ptrs, pair_t, valid_t, at_ptrs = _activation_tiles(a_ptr, stride_am, 1, pair, valid_m, n_out, sorted_ptr,
                                                              block_expert_ptr, block_rows_ptr, BLOCK_N, PLACES, TILE_M,
                                                              TAIL_M, BLOCK_K)
+        second = (a_ptrs, at_ptrs, w_ptrs, s_ptrs, w_ptrs, s_ptrs)  # placeholders, never read
+        if BLOCK_K2 > 0:
+            wb_ptrs, sb_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn,
+                                              _rows_read(offs_n, n_out), BLOCK_K2)
+            ab_ptrs, _, _, atb_ptrs = _activation_tiles(a_ptr, stride_am, 1, pair, valid_m, n_out, sorted_ptr,
+                                                        block_expert_ptr, block_rows_ptr, BLOCK_N, PLACES, TILE_M,
+                                                        TAIL_M, BLOCK_K2)
+            second = (ab_ptrs, atb_ptrs, wb_ptrs, sb_ptrs, wb_ptrs, sb_ptrs)
         k_lo = 0
         k_hi = k_true
         if SPLIT_K > 1:
-            k_lo, k_hi = _split_range(k_true, SPLIT_K, BLOCK_K)
+            k_lo, k_hi = _split_range(k_true, SPLIT_K, BLOCK_K + BLOCK_K2)
             y_ptr += tl.program_id(1).to(tl.int64) * stride_ys
         acc, _, acc_t, _ = _mma_loop(a_ptrs, valid_m, at_ptrs, valid_t, k_lo, k_hi, w_ptrs, s_ptrs, w_ptrs, s_ptrs,
-                                     mask_n, False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, TILE_M,
-                                     BLOCK_K, FOLD, PREFETCH_X, TAIL_M, SCALES_AT_LOAD, EVEN_K, SCALES_PAST_K)
+                                     mask_n, second, False, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N,
+                                     TILE_M, BLOCK_K, FOLD, PREFETCH_X, TAIL_M, SCALES_AT_LOAD, EVEN_K, SCALES_PAST_K,
+                                     BLOCK_K2)
         _gemm2_store(acc, pair, valid_m, expert, offs_n, mask_n, b_ptr, stride_be, has_bias, weights_ptr, y_ptr,
                      stride_ym)
         if TAIL_M > 0:
