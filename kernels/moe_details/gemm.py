@@ -142,7 +142,6 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
     byte-wide scales are loaded here one K step ahead (``SCALES_AT_LOAD``: see ``_scale_factors``); the
     activations as ``PREFETCH_X`` says."""
     STEP: tl.constexpr = BLOCK_K + BLOCK_K2
-    offs_w = tl.arange(0, BLOCK_K // 8)
     offs_s = tl.arange(0, BLOCK_K // 32)
     if WEIGHTS_AS_A:
         acc = tl.zeros((BLOCK_N, BLOCK_M), tl.float32)
@@ -156,25 +155,18 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
         else:
             acc_t = tl.zeros((TAIL_M, BLOCK_N), tl.float32)
     acc2_t = acc_t
-    mask_s0 = mask_n[:, None] & (k_lo + 32 * offs_s < k_true)[None, :]
-    s_next = _load_scales(s_ptrs, k_lo, mask_s0, LAYOUT, FOLD, SCALES_AT_LOAD, True)
-    s2_next = s_next
-    if DUAL:
-        s2_next = _load_scales(s2_ptrs, k_lo, mask_s0, LAYOUT, FOLD, SCALES_AT_LOAD, True)
     # PREFETCH_X (weights as A only): the activation tile is loaded a K step ahead into registers.
     # Otherwise it is loaded in the loop and the pipeliner stages it through shared memory with
     # asynchronous copies; the MMA then reads it from there and runs asynchronously (wgmma waits
     # for the previous step, not this one), so decoding the next weight tile overlaps the MMA.
-    x_next = None
-    xt_next = None
-    if PREFETCH_X:
-        x_next = _activation_tile(x_ptrs, valid_m, k_lo, k_true, BLOCK_K, WEIGHTS_AS_A)
-        if TAIL_M > 0:
-            xt_next = _activation_tile(xt_ptrs, valid_t, k_lo, k_true, BLOCK_K, WEIGHTS_AS_A)
+    x_next, xt_next, s_next, s2_next = _ahead(x_ptrs, xt_ptrs, s_ptrs, s2_ptrs, valid_m, valid_t, k_lo, k_true, mask_n,
+                                              DUAL, LAYOUT, FOLD, SCALES_AT_LOAD, True, PREFETCH_X, TAIL_M,
+                                              WEIGHTS_AS_A, BLOCK_K)
     second_next = (s_next, s_next, s_next, s_next)  # placeholders, never read
     if BLOCK_K2 > 0:
-        second_next = _second_part_prefetch(second, valid_m, valid_t, k_lo + BLOCK_K, k_true, mask_n, DUAL, LAYOUT,
-                                            FOLD, SCALES_AT_LOAD, True, PREFETCH_X, TAIL_M, WEIGHTS_AS_A, BLOCK_K2)
+        second_next = _ahead(second[0], second[1], second[3], second[5], valid_m, valid_t, k_lo + BLOCK_K, k_true,
+                             mask_n, DUAL, LAYOUT, FOLD, SCALES_AT_LOAD, True, PREFETCH_X, TAIL_M, WEIGHTS_AS_A,
+                             BLOCK_K2)
     for k0 in range(k_lo, k_true, STEP):
         k1 = k0 + STEP  # the next step, whose scales (and PREFETCH_X: activations) load now
         xt = None
@@ -192,34 +184,32 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
         s2 = s2_next
         mask_s1 = mask_n[:, None] & (k1 + 32 * offs_s < k_true)[None, :]
         s_next = _load_scales(s_ptrs, k1, mask_s1, LAYOUT, FOLD, SCALES_AT_LOAD, not SCALES_PAST_K)
-        # K is a multiple of 32 (the scale block), so masking whole blocks of 4 words is exact and
-        # keeps the mask constant over 16 bytes: one 16-byte copy per 4 words instead of four.
-        mask_w = mask_n[:, None] & (k0 + 32 * (offs_w // 4) < k_true)[None, :]
-        w = decode_tile(_load(w_ptrs + k0 // 8, mask_w, not EVEN_K),
-                        _scale_factors(s, LAYOUT, FOLD, not SCALES_AT_LOAD), BLOCK_N, BLOCK_K, LAYOUT, DOT_DTYPE, FOLD)
-        acc = _mma(w, x, acc, WEIGHTS_AS_A, PRECISION)
-        if TAIL_M > 0:
-            acc_t = _mma(w, xt, acc_t, WEIGHTS_AS_A, PRECISION)
+        acc, acc_t = _decode_mma(w_ptrs, s, k0, k_true, mask_n, x, xt, acc, acc_t, WEIGHTS_AS_A, LAYOUT, DOT_DTYPE,
+                                 PRECISION, BLOCK_N, BLOCK_K, FOLD, TAIL_M, SCALES_AT_LOAD, EVEN_K)
         if DUAL:
             s2_next = _load_scales(s2_ptrs, k1, mask_s1, LAYOUT, FOLD, SCALES_AT_LOAD, not SCALES_PAST_K)
-            w2 = decode_tile(_load(w2_ptrs + k0 // 8, mask_w, not EVEN_K),
-                             _scale_factors(s2, LAYOUT, FOLD, not SCALES_AT_LOAD), BLOCK_N, BLOCK_K, LAYOUT,
-                             DOT_DTYPE, FOLD)
-            acc2 = _mma(w2, x, acc2, WEIGHTS_AS_A, PRECISION)
-            if TAIL_M > 0:
-                acc2_t = _mma(w2, xt, acc2_t, WEIGHTS_AS_A, PRECISION)
+            acc2, acc2_t = _decode_mma(w2_ptrs, s2, k0, k_true, mask_n, x, xt, acc2, acc2_t, WEIGHTS_AS_A, LAYOUT,
+                                       DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_K, FOLD, TAIL_M, SCALES_AT_LOAD, EVEN_K)
         if BLOCK_K2 > 0:  # the step's second part: its operands as prefetched, the next step's prefetched now
+            kb = k0 + BLOCK_K
             xb, xtb, sb, s2b = second_next
-            if not PREFETCH_X:
-                xb = _activation_tile(second[0], valid_m, k0 + BLOCK_K, k_true, BLOCK_K2, WEIGHTS_AS_A)
+            if PREFETCH_X:
+                xb = xb.to(DOT_DTYPE)
                 if TAIL_M > 0:
-                    xtb = _activation_tile(second[1], valid_t, k0 + BLOCK_K, k_true, BLOCK_K2, WEIGHTS_AS_A)
-            second_next = _second_part_prefetch(second, valid_m, valid_t, k1 + BLOCK_K, k_true, mask_n, DUAL,
-                                                LAYOUT, FOLD, SCALES_AT_LOAD, not SCALES_PAST_K, PREFETCH_X, TAIL_M,
-                                                WEIGHTS_AS_A, BLOCK_K2)
-            acc, acc2, acc_t, acc2_t = _second_part_mma(
-                second, xb, xtb, sb, s2b, k0 + BLOCK_K, k_true, mask_n, acc, acc2, acc_t, acc2_t, DUAL, WEIGHTS_AS_A,
-                LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_K2, FOLD, TAIL_M, SCALES_AT_LOAD, EVEN_K)
+                    xtb = xtb.to(DOT_DTYPE)
+            else:
+                xb = _activation_tile(second[0], valid_m, kb, k_true, BLOCK_K2, WEIGHTS_AS_A).to(DOT_DTYPE)
+                if TAIL_M > 0:
+                    xtb = _activation_tile(second[1], valid_t, kb, k_true, BLOCK_K2, WEIGHTS_AS_A).to(DOT_DTYPE)
+            second_next = _ahead(second[0], second[1], second[3], second[5], valid_m, valid_t, k1 + BLOCK_K, k_true,
+                                 mask_n, DUAL, LAYOUT, FOLD, SCALES_AT_LOAD, not SCALES_PAST_K, PREFETCH_X, TAIL_M,
+                                 WEIGHTS_AS_A, BLOCK_K2)
+            acc, acc_t = _decode_mma(second[2], sb, kb, k_true, mask_n, xb, xtb, acc, acc_t, WEIGHTS_AS_A, LAYOUT,
+                                     DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_K2, FOLD, TAIL_M, SCALES_AT_LOAD, EVEN_K)
+            if DUAL:
+                acc2, acc2_t = _decode_mma(second[4], s2b, kb, k_true, mask_n, xb, xtb, acc2, acc2_t, WEIGHTS_AS_A,
+                                           LAYOUT, DOT_DTYPE, PRECISION, BLOCK_N, BLOCK_K2, FOLD, TAIL_M,
+                                           SCALES_AT_LOAD, EVEN_K)
     if not WEIGHTS_AS_A:
         acc = tl.trans(acc)
         acc2 = tl.trans(acc2)
@@ -230,51 +220,41 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
 
 
 @triton.jit
-def _second_part_prefetch(second, valid_m, valid_t, kb, k_true, mask_n, DUAL: tl.constexpr, LAYOUT: tl.constexpr,
-                          FOLD: tl.constexpr, SCALES_AT_LOAD: tl.constexpr, MASKED: tl.constexpr,
-                          PREFETCH_X: tl.constexpr, TAIL_M: tl.constexpr, WEIGHTS_AS_A: tl.constexpr,
-                          BLOCK_K2: tl.constexpr):
-    """What ``_mma_loop`` loads a step ahead for a step's second part at ``kb``: ``(x, xt, s, s2)``, the
-    activations (``PREFETCH_X``, else placeholders) and the block scales (``DUAL``: both streams')."""
-    x_ptrs, xt_ptrs, _, s_ptrs, _, s2_ptrs = second
-    mask_s = mask_n[:, None] & (kb + 32 * tl.arange(0, BLOCK_K2 // 32) < k_true)[None, :]
-    s = _load_scales(s_ptrs, kb, mask_s, LAYOUT, FOLD, SCALES_AT_LOAD, MASKED)
-    s2 = s  # s stands in for what is not loaded (a compiled Triton function returns no None)
+def _ahead(x_ptrs, xt_ptrs, s_ptrs, s2_ptrs, valid_m, valid_t, k, k_true, mask_n, DUAL: tl.constexpr,
+           LAYOUT: tl.constexpr, FOLD: tl.constexpr, SCALES_AT_LOAD: tl.constexpr, MASKED: tl.constexpr,
+           PREFETCH_X: tl.constexpr, TAIL_M: tl.constexpr, WEIGHTS_AS_A: tl.constexpr, WIDTH: tl.constexpr):
+    """What ``_mma_loop`` loads a step ahead for ``WIDTH`` K at ``k``: ``(x, xt, s, s2)``, the activations
+    (``PREFETCH_X``; the tail's with ``TAIL_M``) and the block scales (``DUAL``: both streams'). ``s`` stands in
+    for what is not loaded (a compiled Triton function returns no None)."""
+    mask_s = mask_n[:, None] & (k + 32 * tl.arange(0, WIDTH // 32) < k_true)[None, :]
+    s = _load_scales(s_ptrs, k, mask_s, LAYOUT, FOLD, SCALES_AT_LOAD, MASKED)
+    s2 = s
     if DUAL:
-        s2 = _load_scales(s2_ptrs, kb, mask_s, LAYOUT, FOLD, SCALES_AT_LOAD, MASKED)
+        s2 = _load_scales(s2_ptrs, k, mask_s, LAYOUT, FOLD, SCALES_AT_LOAD, MASKED)
     x = s
     xt = s
     if PREFETCH_X:
-        x = _activation_tile(x_ptrs, valid_m, kb, k_true, BLOCK_K2, WEIGHTS_AS_A)
+        x = _activation_tile(x_ptrs, valid_m, k, k_true, WIDTH, WEIGHTS_AS_A)
         if TAIL_M > 0:
-            xt = _activation_tile(xt_ptrs, valid_t, kb, k_true, BLOCK_K2, WEIGHTS_AS_A)
+            xt = _activation_tile(xt_ptrs, valid_t, k, k_true, WIDTH, WEIGHTS_AS_A)
     return x, xt, s, s2
 
 
 @triton.jit
-def _second_part_mma(second, x, xt, s, s2, kb, k_true, mask_n, acc, acc2, acc_t, acc2_t, DUAL: tl.constexpr,
-                     WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr, DOT_DTYPE: tl.constexpr,
-                     PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K2: tl.constexpr, FOLD: tl.constexpr,
-                     TAIL_M: tl.constexpr, SCALES_AT_LOAD: tl.constexpr, EVEN_K: tl.constexpr):
-    """A step's second part: ``BLOCK_K2`` K at ``kb``, decoded and multiplied into the step's accumulators."""
-    _, _, w_ptrs, _, w2_ptrs, _ = second
-    x = x.to(DOT_DTYPE)
-    if TAIL_M > 0:
-        xt = xt.to(DOT_DTYPE)
-    mask_w = mask_n[:, None] & (kb + 32 * (tl.arange(0, BLOCK_K2 // 8) // 4) < k_true)[None, :]
-    w = decode_tile(_load(w_ptrs + kb // 8, mask_w, not EVEN_K), _scale_factors(s, LAYOUT, FOLD, not SCALES_AT_LOAD),
-                    BLOCK_N, BLOCK_K2, LAYOUT, DOT_DTYPE, FOLD)
+def _decode_mma(w_ptrs, s, k, k_true, mask_n, x, xt, acc, acc_t, WEIGHTS_AS_A: tl.constexpr, LAYOUT: tl.constexpr,
+                DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr, WIDTH: tl.constexpr,
+                FOLD: tl.constexpr, TAIL_M: tl.constexpr, SCALES_AT_LOAD: tl.constexpr, EVEN_K: tl.constexpr):
+    """``(acc, acc_t)`` plus the weight words of ``WIDTH`` K at ``k`` (``w_ptrs``), decoded with their block scales
+    ``s``, times the activations ``x`` (and the tail's ``xt``)."""
+    # K is a multiple of 32 (the scale block), so masking whole blocks of 4 words is exact and
+    # keeps the mask constant over 16 bytes: one 16-byte copy per 4 words instead of four.
+    mask_w = mask_n[:, None] & (k + 32 * (tl.arange(0, WIDTH // 8) // 4) < k_true)[None, :]
+    w = decode_tile(_load(w_ptrs + k // 8, mask_w, not EVEN_K), _scale_factors(s, LAYOUT, FOLD, not SCALES_AT_LOAD),
+                    BLOCK_N, WIDTH, LAYOUT, DOT_DTYPE, FOLD)
     acc = _mma(w, x, acc, WEIGHTS_AS_A, PRECISION)
     if TAIL_M > 0:
         acc_t = _mma(w, xt, acc_t, WEIGHTS_AS_A, PRECISION)
-    if DUAL:
-        w2 = decode_tile(_load(w2_ptrs + kb // 8, mask_w, not EVEN_K),
-                         _scale_factors(s2, LAYOUT, FOLD, not SCALES_AT_LOAD), BLOCK_N, BLOCK_K2, LAYOUT, DOT_DTYPE,
-                         FOLD)
-        acc2 = _mma(w2, x, acc2, WEIGHTS_AS_A, PRECISION)
-        if TAIL_M > 0:
-            acc2_t = _mma(w2, xt, acc2_t, WEIGHTS_AS_A, PRECISION)
-    return acc, acc2, acc_t, acc2_t
+    return acc, acc_t
 
 
 @triton.jit
