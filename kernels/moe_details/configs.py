@@ -302,7 +302,7 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True, plus=(0, 64)),
     _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, sl=True, regs=(None, 128), plus=(0, 32)),
     # the m64 and m128 rows' GEMM2 in steps of 128 + 32 (1025-4096 tokens; gpt-oss-20b 257-1024): one program per
-    # SM as before, no spill, 3-11% fewer instructions per word over 2% less K (ANY's 4096-token row: 30.8 / 40.8 /
+    # SM as before, no spill, 3-15% fewer instructions per word over 2% less K (ANY's 4096-token row: 30.8 / 40.8 /
     # 34.8 per loop against 32.4 / 45.6 / 36.4); the m256 rows spill with it. Round 27
     _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, sl=True, plus=(0, 32)),
     _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, apart=(_R128, True), sl=True, p16=True,
