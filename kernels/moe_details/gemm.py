@@ -333,6 +333,22 @@ def _activation_tiles(base_ptr, stride, pairs_per_row, pair, valid_m, n_rows, so
 
 
 @triton.jit
+def _second_part_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn, rows, stream2_rows,
+                          x_ptr, stride_x, pairs_per_row, pair, valid_m, n_rows, sorted_ptr, block_expert_ptr,
+                          block_rows_ptr, BLOCK_N: tl.constexpr, PLACES: tl.constexpr, TILE_M: tl.constexpr,
+                          TAIL_M: tl.constexpr, BLOCK_K2: tl.constexpr):
+    """``_mma_loop``'s ``second``: ``(x, xt, w, s, w2, s2)``, the pointers of a K step's second part (``BLOCK_K2``
+    wide) for this program's tokens (and tail) and weight rows ``rows``; the second weight stream is
+    ``stream2_rows`` rows further (GEMM1's up rows when not joint; else unused)."""
+    w_ptrs, s_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn, rows, BLOCK_K2)
+    x_ptrs, _, _, xt_ptrs = _activation_tiles(x_ptr, stride_x, pairs_per_row, pair, valid_m, n_rows, sorted_ptr,
+                                              block_expert_ptr, block_rows_ptr, BLOCK_N, PLACES, TILE_M, TAIL_M,
+                                              BLOCK_K2)
+    return (x_ptrs, xt_ptrs, w_ptrs, s_ptrs, w_ptrs + stream2_rows * (stride_wq * 4),
+            s_ptrs + stream2_rows * stride_sn)
+
+
+@triton.jit
 def _split_range(k_true, SPLIT_K: tl.constexpr, STEP: tl.constexpr):
     """This program's share ``[k_lo, k_hi)`` of K: split ``program_id(1)`` of ``SPLIT_K``, in whole
     ``STEP``s (a split past the end gets an empty range)."""
@@ -481,13 +497,9 @@ def _gemm1_program(x_ptr, stride_xm, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
                                                              PLACES, TILE_M, TAIL_M, BLOCK_K)
         second = (x_ptrs, xt_ptrs, w_ptrs, s_ptrs, w_ptrs, s_ptrs)  # placeholders, never read
         if BLOCK_K2 > 0:
-            wb_ptrs, sb_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn, rows,
-                                              BLOCK_K2)
-            xb_ptrs, _, _, xtb_ptrs = _activation_tiles(x_ptr, stride_xm, top_k, pair, valid_m, n_half, sorted_ptr,
-                                                        block_expert_ptr, block_rows_ptr, BLOCK_N, PLACES, TILE_M,
-                                                        TAIL_M, BLOCK_K2)
-            second = (xb_ptrs, xtb_ptrs, wb_ptrs, sb_ptrs, wb_ptrs + n_half * (stride_wq * 4),
-                      sb_ptrs + n_half * stride_sn)
+            second = _second_part_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn, rows,
+                                           n_half, x_ptr, stride_xm, top_k, pair, valid_m, n_half, sorted_ptr,
+                                           block_expert_ptr, block_rows_ptr, BLOCK_N, PLACES, TILE_M, TAIL_M, BLOCK_K2)
         b_row = b_ptr + expert.to(tl.int64) * stride_be
         k_lo = 0
         k_hi = k_true
@@ -579,12 +591,10 @@ def _gemm2_program(a_ptr, stride_am, w_ptr, s_ptr, b_ptr, stride_we, stride_wq, 
                                                              TAIL_M, BLOCK_K)
         second = (a_ptrs, at_ptrs, w_ptrs, s_ptrs, w_ptrs, s_ptrs)  # placeholders, never read
         if BLOCK_K2 > 0:
-            wb_ptrs, sb_ptrs = _tile_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn,
-                                              _rows_read(offs_n, n_out), BLOCK_K2)
-            ab_ptrs, _, _, atb_ptrs = _activation_tiles(a_ptr, stride_am, 1, pair, valid_m, n_out, sorted_ptr,
-                                                        block_expert_ptr, block_rows_ptr, BLOCK_N, PLACES, TILE_M,
-                                                        TAIL_M, BLOCK_K2)
-            second = (ab_ptrs, atb_ptrs, wb_ptrs, sb_ptrs, wb_ptrs, sb_ptrs)
+            second = _second_part_pointers(w_ptr, s_ptr, expert, stride_we, stride_wq, stride_se, stride_sn,
+                                           _rows_read(offs_n, n_out), 0, a_ptr, stride_am, 1, pair, valid_m, n_out,
+                                           sorted_ptr, block_expert_ptr, block_rows_ptr, BLOCK_N, PLACES, TILE_M,
+                                           TAIL_M, BLOCK_K2)
         k_lo = 0
         k_hi = k_true
         if SPLIT_K > 1:
