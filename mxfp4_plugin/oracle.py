@@ -24,11 +24,12 @@ AUTO = "auto"
 # Measured on an H200 (BENCHMARKS.md round 14, `mxfp4-plugin bench`, CUDA graphs, one run), ours
 # against triton_kernels at 1 / 4 / 16..256 / 1024 / 4096 / 8192 tokens: gpt-oss-120b 2.58x / 1.61x /
 # 1.04-1.11x / 1.29x / 1.15x / 1.07x, gpt-oss-20b 2.56x / 1.55x / 1.13-1.28x / 1.15x / 1.00x / 0.98x,
-# DeepSeek-like 1.88x / 1.25x / 0.94-0.99x / 1.12x / 1.04x / 1.05x; on an H100 (round 25, round 23's kernels
-# and table): gpt-oss-120b 2.44x / 1.53x / 1.02-1.16x / 1.21x / 1.21x / 1.13x, gpt-oss-20b 2.44x / 1.50x /
-# 1.15-1.29x / 1.16x / 1.04x / 1.02x, DeepSeek-like 1.81x / 1.27x / 0.99-1.08x / 1.14x / 1.11x / 1.12x.
+# DeepSeek-like 1.88x / 1.25x / 0.94-0.99x / 1.12x / 1.04x / 1.05x; on an H100 (round 28's kernels and
+# table): gpt-oss-120b 2.42x / 1.56x / 1.04-1.16x / 1.21x / 1.21x / 1.12x, gpt-oss-20b 2.49x / 1.51x /
+# 1.15-1.31x / 1.16x / 1.06x / 0.99x, DeepSeek-like 1.88x / 1.31x / 0.98-1.11x / 1.12x / 1.11x / 1.11x.
 # A layer gets one backend for all batch sizes: ours is first on Hopper (ahead or level at every point of
-# the H100 bench);
+# the H100 bench; between them, at some counts of 640-896 and 1280-3072 tokens, up to 9% behind: round
+# 28's A/B);
 # MXFP4_PLUGIN_BACKEND=triton_kernels picks the peer.
 # FlashInfer CUTLASS and Marlin are unmeasured here (not runnable on the GPU machine) and
 # follow vLLM 0.33's own MXFP4 preference (ENGINE_NOTES 3.10); trtllm-gen first on Blackwell.

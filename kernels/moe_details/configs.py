@@ -171,6 +171,20 @@ _GPT_OSS_1_TOKEN = _decode(32, 256, 4, 4, 64, 128, 4, 3, split_k=2, px=True, sl=
 _GPT_OSS_4_TOKENS = _decode(32, 256, 4, 4, 64, 256, 4, 3, split_k=2, px=True, sl=True, joint=True)
 _GPT_OSS_M16 = _grouped(16, 32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=(True, False), regs=(128, None))
 
+#: rows gpt-oss-120b (ANY) and DeepSeek-like share between the bench's points since round 28 (H100 A/B of the bench at
+#: 320-768 tokens, BENCHMARKS.md round 28): 257-448 tokens on m16 blocks (about 10-14 pairs per expert: m32 blocks
+#: were half empty; gpt-oss-120b 726-854 us against 855-878, DeepSeek-like 1280-1592 against 1670-1716), 449-768 on
+#: plain m32/16 blocks (2-5% less than the m32/16+16 row with tail launches, which stays from 769 to 1024)
+_M16_R128 = _grouped(16, 32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=True, regs=(128, 128))
+_M32_PLAIN = _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16)
+#: 2049-3072 tokens on DeepSeek-like and gpt-oss-20b since round 28 (96 and 384 pairs per expert at 3072): m128 blocks
+#: with GEMM2 in tiles of 256 rows and K steps of 64 (H100 A/B of the bench at 3072: DeepSeek-like 3464-3469 us
+#: against 3776-3792 for the m128/32+32 row, gpt-oss-20b 1422-1424 against 1556-1557 for the m256 one; gpt-oss-20b at
+#: 2560 1243-1249 against 1310, level at 2048 and 3584)
+_M128_K64 = _grouped(128, 128, 64, 8, 4, 256, 64, 8, 4, joint=True, small=32, p16=True)
+
+_GPT_OSS_20B_PREFILL = _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, sl=True, p16=True)
+
 GPT_OSS_120B: ShapeKey = (128, 4, 2880, 2880)
 GPT_OSS_20B: ShapeKey = (32, 4, 2880, 2880)
 DEEPSEEK_LIKE: ShapeKey = (256, 8, 4096, 2048)
@@ -204,20 +218,34 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     # (ANY's m32/16+16 row with tail launches: 0.96-0.97x at 192). BENCHMARKS.md round 21.
     (GPT_OSS_20B, 96, _GPT_OSS_M16),
     (GPT_OSS_20B, 256, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, sl=True)),
+    # 257-640 tokens on m64 blocks since round 28: the m128 row (36-80 pairs per expert in 128-row blocks) read 0.70x
+    # the peer at 288-448 tokens, 443-479 us; this one 319-386 (1.00-1.16x). From 768 the m128 row is ahead again
+    # (487 against 516 us). H100 A/B of the bench, BENCHMARKS.md round 28
+    (GPT_OSS_20B, 640, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, apart=(_R128, True),
+                                sl=True)),
     (GPT_OSS_20B, 1024, _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32,
                                  sl=True)),
-    # 1025-4096 tokens: scales at load, since round 17 (H100 tune 1761 against 1862 us at 4096; A/B of the bench
-    # 1795.7 / 1817.5 against 1834.2 / 1823.7 us, level at 2048; at 8192 the tune kept the row without)
-    (GPT_OSS_20B, 4096, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, sl=True, p16=True)),
+    # 1025-2048 and 3073-4096 tokens (2049-3072: m128 blocks since round 28): scales at load, since round 17 (H100
+    # tune 1761 against 1862 us at 4096; A/B of the bench 1795.7 / 1817.5 against 1834.2 / 1823.7 us, level at 2048;
+    # at 8192 the tune kept the row without, and round 28's A/B had the two level there)
+    (GPT_OSS_20B, 2048, _GPT_OSS_20B_PREFILL),
+    (GPT_OSS_20B, 3072, _M128_K64),
+    (GPT_OSS_20B, 4096, _GPT_OSS_20B_PREFILL),
     (GPT_OSS_20B, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, p16=True)),
     (DEEPSEEK_LIKE, 4, _decode(32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=(True, False))),
     # GEMM2 capped at 128 registers since round 20 (4 programs per SM, no spill on this layer's K = 2048; on
     # gpt-oss's it spills and lost 3-5%): H100 A/B of the bench 1-3% less at 16-256 tokens, the most at 128-256
     (DEEPSEEK_LIKE, 256, _grouped(16, 32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=(True, False),
                                   regs=(128, 128))),
+    (DEEPSEEK_LIKE, 448, _M16_R128),
+    (DEEPSEEK_LIKE, 768, _M32_PLAIN),
     (DEEPSEEK_LIKE, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=(True, True))),
+    # 1025-1536 tokens on plain m64 blocks at 4 stages since round 28 (H100 A/B of the bench: 2297-2317 us against
+    # 2349-2371 at 1280, 2372-2393 against 2482-2487 at 1536); to 2048 it lost (3211 against 2707)
+    (DEEPSEEK_LIKE, 1536, _grouped(64, 64, 128, 4, 4, 64, 128, 4, 4, p16=True)),
     (DEEPSEEK_LIKE, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=16,
                                    apart=(True, False), p16=True)),
+    (DEEPSEEK_LIKE, 3072, _M128_K64),
     (DEEPSEEK_LIKE, 4096, _grouped(128, 64, 128, 8, 4, 128, 128, 8, 4, joint=True, small=32, tail=32, p16=True)),
     (DEEPSEEK_LIKE, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=16,
                                       apart=(True, True), p16=True)),
@@ -228,7 +256,12 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     (ANY, 4, _GPT_OSS_4_TOKENS),
     (ANY, 128, _GPT_OSS_M16),
     (ANY, 256, _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True)),
+    (ANY, 448, _M16_R128),
+    (ANY, 768, _M32_PLAIN),
     (ANY, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=(_R168, True), sl=True)),
+    # 1025-1536 tokens on plain m64/32 blocks since round 28 (H100 A/B of the bench: 1146-1152 us against 1171-1178
+    # at 1280, 1169-1185 against 1211-1234 at 1536); to 2048 it lost (1584 against 1390)
+    (ANY, 1536, _grouped(64, 64, 128, 4, 3, 64, 128, 4, 3, small=32, p16=True)),
     (ANY, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, apart=(_R128, True),
                          sl=True, p16=True)),
     (ANY, 4096, _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, sl=True, p16=True)),
@@ -288,22 +321,27 @@ CANDIDATES: tuple[MoEConfig, ...] = (
     # partial step that wastes 64 columns of 128 instead of 192 of 256 (sm90 SASS: no spill; 28.8 loop instructions
     # per weight word against 27.0 on gpt-oss, 25.4 against 27.1 on DeepSeek-like). Round 26 (H200 A/B of the bench,
     # two runs each): gpt-oss-120b 2-3.5% faster at 16-64 tokens, gpt-oss-20b 2%, DeepSeek-like level; the 256-token
-    # runs within their spread. Not shipped: on the H100 K steps of 128 lost to 256 where the H200 had them level
-    # (round 15), and no H100 ran this. The last: ANY's 129-256-token row with this GEMM2
+    # runs within their spread. Not shipped: on the H100 (round 28, A/B of the bench with the last on ANY's
+    # 129-256-token row) 5-8% slower at 16-256 tokens on gpt-oss-120b and DeepSeek-like, 6% on gpt-oss-20b at 16-64,
+    # as K steps of 128 were in round 15. The last: ANY's 129-256-token row with this GEMM2
     _grouped(16, 32, 256, 4, 4, 64, 128, 4, 3, px=True, joint=True, sl=True, regs=(128, 80)),
     _grouped(16, 32, 256, 4, 4, 64, 128, 4, 4, px=True, joint=True, sl=True, regs=(128, 80)),
     _grouped(16, 64, 256, 4, 3, 64, 128, 4, 4, px=True, sl=(False, True), regs=(None, 80)),
     # GEMM2 in steps of 256 + 64 K (block_k2): K = 2880 in 9 whole steps, no last step of 64 decoding 192 zeros
     # (sm90 SASS, gpt-oss-120b's K loop: 165 registers, 3 programs per SM, 28.2 instructions per weight word over
     # 2880 K against 27.0 over 3072; with scales at load 167, 25.9; the 20b m32 row's k128 + 32 capped at 128:
-    # 4 per SM, 31.8 over 2880 against 35.2 over 2944). Round 27
+    # 4 per SM, 31.8 over 2880 against 35.2 over 2944). Round 27. Not shipped: the H100 A/B of the bench (round 28)
+    # had the first two on the m16 rows and the third on ANY's 129-256 row level or 1-3% slower at 16-256 tokens,
+    # the fourth on gpt-oss-20b's 97-256 row 5-6% slower at 256 tokens
     _grouped(16, 32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=(True, False), regs=(128, None), plus=(0, 64)),
     _grouped(16, 32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=True, regs=(128, None), plus=(0, 64)),
     _grouped(16, 64, 256, 4, 3, 64, 256, 4, 3, px=True, plus=(0, 64)),
     _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, sl=True, regs=(None, 128), plus=(0, 32)),
     # the m64 and m128 rows' GEMM2 in steps of 128 + 32 (1025-4096 tokens; gpt-oss-20b 257-1024): one program per
     # SM as before, no spill, 3-15% fewer instructions per word over 2% less K (ANY's 4096-token row: 30.8 / 40.8 /
-    # 34.8 per loop against 32.4 / 45.6 / 36.4); the m256 rows spill with it. Round 27
+    # 34.8 per loop against 32.4 / 45.6 / 36.4); the m256 rows spill with it. Round 27. Not shipped: the H100 A/B of
+    # the bench (round 28: ANY 2048 / 4096 and gpt-oss-20b 1024): gpt-oss-120b level at 1024 tokens, 5-10% slower
+    # at 2048-4096; gpt-oss-20b 6-7% slower at 1024
     # (the tune stores the partials in bf16 where the shipped row does)
     _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, sl=True, plus=(0, 32)),
     _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, apart=(_R128, True), sl=True,
