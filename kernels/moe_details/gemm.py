@@ -169,17 +169,12 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
                              BLOCK_K2)
     for k0 in range(k_lo, k_true, STEP):
         k1 = k0 + STEP  # the next step, whose scales (and PREFETCH_X: activations) load now
-        xt = None
+        x, xt = _step_activations(x_next, xt_next, x_ptrs, xt_ptrs, valid_m, valid_t, k0, k_true, DOT_DTYPE,
+                                  PREFETCH_X, TAIL_M, WEIGHTS_AS_A, BLOCK_K)
         if PREFETCH_X:
-            x = x_next.to(DOT_DTYPE)
             x_next = _activation_tile(x_ptrs, valid_m, k1, k_true, BLOCK_K, WEIGHTS_AS_A)
             if TAIL_M > 0:
-                xt = xt_next.to(DOT_DTYPE)
                 xt_next = _activation_tile(xt_ptrs, valid_t, k1, k_true, BLOCK_K, WEIGHTS_AS_A)
-        else:
-            x = _activation_tile(x_ptrs, valid_m, k0, k_true, BLOCK_K, WEIGHTS_AS_A).to(DOT_DTYPE)
-            if TAIL_M > 0:
-                xt = _activation_tile(xt_ptrs, valid_t, k0, k_true, BLOCK_K, WEIGHTS_AS_A).to(DOT_DTYPE)
         s = s_next
         s2 = s2_next
         mask_s1 = mask_n[:, None] & (k1 + 32 * offs_s < k_true)[None, :]
@@ -193,14 +188,8 @@ def _mma_loop(x_ptrs, valid_m, xt_ptrs, valid_t, k_lo, k_true, w_ptrs, s_ptrs, w
         if BLOCK_K2 > 0:  # the step's second part: its operands as prefetched, the next step's prefetched now
             kb = k0 + BLOCK_K
             xb, xtb, sb, s2b = second_next
-            if PREFETCH_X:
-                xb = xb.to(DOT_DTYPE)
-                if TAIL_M > 0:
-                    xtb = xtb.to(DOT_DTYPE)
-            else:
-                xb = _activation_tile(second[0], valid_m, kb, k_true, BLOCK_K2, WEIGHTS_AS_A).to(DOT_DTYPE)
-                if TAIL_M > 0:
-                    xtb = _activation_tile(second[1], valid_t, kb, k_true, BLOCK_K2, WEIGHTS_AS_A).to(DOT_DTYPE)
+            xb, xtb = _step_activations(xb, xtb, second[0], second[1], valid_m, valid_t, kb, k_true, DOT_DTYPE,
+                                        PREFETCH_X, TAIL_M, WEIGHTS_AS_A, BLOCK_K2)
             second_next = _ahead(second[0], second[1], second[3], second[5], valid_m, valid_t, k1 + BLOCK_K, k_true,
                                  mask_n, DUAL, LAYOUT, FOLD, SCALES_AT_LOAD, not SCALES_PAST_K, PREFETCH_X, TAIL_M,
                                  WEIGHTS_AS_A, BLOCK_K2)
@@ -238,6 +227,26 @@ def _ahead(x_ptrs, xt_ptrs, s_ptrs, s2_ptrs, valid_m, valid_t, k, k_true, mask_n
         if TAIL_M > 0:
             xt = _activation_tile(xt_ptrs, valid_t, k, k_true, WIDTH, WEIGHTS_AS_A)
     return x, xt, s, s2
+
+
+@triton.jit
+def _step_activations(x_ahead, xt_ahead, x_ptrs, xt_ptrs, valid_m, valid_t, k, k_true, DOT_DTYPE: tl.constexpr,
+                      PREFETCH_X: tl.constexpr, TAIL_M: tl.constexpr, WEIGHTS_AS_A: tl.constexpr,
+                      WIDTH: tl.constexpr):
+    """``(x, xt)``: the activations of ``WIDTH`` K at ``k`` (and the tail's, with ``TAIL_M``) as the MMA takes
+    them: ``PREFETCH_X``: the tiles ``_ahead`` loaded a step before; else loaded now. ``x`` stands in for ``xt``
+    without a tail (a compiled Triton function returns no None)."""
+    if PREFETCH_X:
+        x = x_ahead.to(DOT_DTYPE)
+        xt = x
+        if TAIL_M > 0:
+            xt = xt_ahead.to(DOT_DTYPE)
+    else:
+        x = _activation_tile(x_ptrs, valid_m, k, k_true, WIDTH, WEIGHTS_AS_A).to(DOT_DTYPE)
+        xt = x
+        if TAIL_M > 0:
+            xt = _activation_tile(xt_ptrs, valid_t, k, k_true, WIDTH, WEIGHTS_AS_A).to(DOT_DTYPE)
+    return x, xt
 
 
 @triton.jit
