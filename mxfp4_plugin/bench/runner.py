@@ -166,6 +166,8 @@ def _measure(name, backend, sets, check, expected, tokens, options) -> dict:
 
 
 def _tune(shape, spec, ours, sets, check, expected, tokens, options) -> list[dict]:
+    from tqdm import tqdm
+
     from ..kernels.moe import fused_moe, table_config
 
     timing = tune_timing(options)
@@ -185,6 +187,9 @@ def _tune(shape, spec, ours, sets, check, expected, tokens, options) -> list[dic
         except Exception as exc:
             row["error"] = repr(exc)[:300]
         rows.append(row)
+        if options.progress:  # each candidate as it finishes: a tune cut short by a time limit still says what it found
+            result = f"{row['us']:9.1f} us" if "us" in row else f"error {row['error'][:80]}"
+            tqdm.write(f"tune {shape} {tokens}: {result} {row['config']}{' (shipped)' * row['shipped']}")
     return rows
 
 

@@ -1,0 +1,10 @@
+# Round 29, first H100 call (device tool, carry [".tk", ".whl"]): a narrowed --tune at one token count inside
+# each gap round 28 left (DeepSeek-like 1280-1792, gpt-oss-20b 768-896, gpt-oss-120b 3072), each process under a
+# timeout; every candidate's time is printed as it finishes ("tune ..." lines), so a cut-short tune still ranks.
+export R=$(pwd); timeout 120 bash benchmarks/gpu_run.sh none >/tmp/inst.log 2>&1
+export PYTHONPATH=/tmp/site:$R/.tk PYTHONUNBUFFERED=1; cd /tmp
+t() { s=$SECONDS; timeout $4 python3 -m mxfp4_plugin.cli bench --tune --tune-only "$3" --shapes $1 --tokens $2 --out /tmp/o/$1 >$OUT/$1.log 2>/tmp/$1.err
+  echo "== $1 $2 rc=$? $((SECONDS-s))s"; grep -E '^tune ' $OUT/$1.log | sort -t: -k2 -n | head -12; grep -E '^ +[0-9]+ ' /tmp/o/$1/bench.txt 2>/dev/null || tail -3 /tmp/$1.err; }
+t deepseek-like 1536 'm64|m128/32' 230
+t gpt-oss-20b 768 'm32|m64' 150
+t gpt-oss-120b 3072 'm128/32|m256/64 ' 120
