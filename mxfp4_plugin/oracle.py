@@ -28,8 +28,8 @@ AUTO = "auto"
 # table): gpt-oss-120b 2.42x / 1.56x / 1.04-1.16x / 1.21x / 1.21x / 1.12x, gpt-oss-20b 2.49x / 1.51x /
 # 1.15-1.31x / 1.16x / 1.06x / 0.99x, DeepSeek-like 1.88x / 1.31x / 0.98-1.11x / 1.12x / 1.11x / 1.11x.
 # A layer gets one backend for all batch sizes: ours is first on Hopper (ahead or level at every point of
-# the H100 bench; between them, at some counts of 640-896 and 1280-3072 tokens, up to 9% behind: round
-# 28's A/B);
+# the H100 bench; between them, at some counts of 640-896 and 1280-3072 tokens, up to 9% behind: rounds
+# 28-29's A/B);
 # MXFP4_PLUGIN_BACKEND=triton_kernels picks the peer.
 # FlashInfer CUTLASS and Marlin are unmeasured here (not runnable on the GPU machine) and
 # follow vLLM 0.33's own MXFP4 preference (ENGINE_NOTES 3.10); trtllm-gen first on Blackwell.

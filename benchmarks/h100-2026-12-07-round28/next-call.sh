@@ -1,3 +1,5 @@
+# Round 29: this ran into all three timeouts and kept nothing (bench --tune then wrote bench.txt only at its end);
+# bench --tune now prints each candidate as it finishes; see round 29's call1.sh.
 # Prepared for the next H100 call (device tool, carry [".tk", ".whl"]; about 6 minutes): --tune of every candidate
 # at the token counts where round 28's table still trails triton_kernels (gpt-oss-20b 0.92-0.95x at 768-896,
 # DeepSeek-like 0.96x at 640-768 and 0.91-0.94x at 1280-1792, gpt-oss-120b 0.98x at 1536 and 0.95x at 3072), one

@@ -177,10 +177,10 @@ _GPT_OSS_M16 = _grouped(16, 32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, s
 #: plain m32/16 blocks (2-5% less than the m32/16+16 row with tail launches, which stays from 769 to 1024)
 _M16_R128 = _grouped(16, 32, 256, 4, 4, 64, 256, 4, 3, px=True, joint=True, sl=True, regs=(128, 128))
 _M32_PLAIN = _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16)
-#: 2049-3072 tokens on DeepSeek-like and gpt-oss-20b since round 28 (96 and 384 pairs per expert at 3072): m128 blocks
-#: with GEMM2 in tiles of 256 rows and K steps of 64 (H100 A/B of the bench at 3072: DeepSeek-like 3464-3469 us
-#: against 3776-3792 for the m128/32+32 row, gpt-oss-20b 1422-1424 against 1556-1557 for the m256 one; gpt-oss-20b at
-#: 2560 1243-1249 against 1310, level at 2048 and 3584)
+#: 2049-3072 tokens on DeepSeek-like and gpt-oss-20b since round 28, on ANY (gpt-oss-120b) since round 29 (96 and 384
+#: pairs per expert at 3072 on the first two): m128 blocks with GEMM2 in tiles of 256 rows and K steps of 64 (H100 A/B
+#: of the bench at 3072: DeepSeek-like 3464-3469 us against 3776-3792 for the m128/32+32 row, gpt-oss-20b 1422-1424
+#: against 1556-1557 for the m256 one; gpt-oss-20b at 2560 1243-1249 against 1310, level at 2048 and 3584)
 _M128_K64 = _grouped(128, 128, 64, 8, 4, 256, 64, 8, 4, joint=True, small=32, p16=True)
 
 _GPT_OSS_20B_PREFILL = _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, sl=True, p16=True)
@@ -240,9 +240,11 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     (DEEPSEEK_LIKE, 448, _M16_R128),
     (DEEPSEEK_LIKE, 768, _M32_PLAIN),
     (DEEPSEEK_LIKE, 1024, _grouped(32, 64, 128, 4, 3, 64, 128, 4, 3, small=16, tail=16, apart=(True, True))),
-    # 1025-1536 tokens on plain m64 blocks at 4 stages since round 28 (H100 A/B of the bench: 2297-2317 us against
-    # 2349-2371 at 1280, 2372-2393 against 2482-2487 at 1536); to 2048 it lost (3211 against 2707)
-    (DEEPSEEK_LIKE, 1536, _grouped(64, 64, 128, 4, 4, 64, 128, 4, 4, p16=True)),
+    # 1025-1536 tokens on plain m64 blocks since round 28 (H100 A/B of the bench: 2297-2317 us against 2349-2371 at
+    # 1280, 2372-2393 against 2482-2487 at 1536; to 2048 it lost, 3211 against 2707), at 3 stages since round 29 (H100
+    # tune at 1536 2191 against 2364 us for 4 stages; A/B of the bench 2164 / 2213 against 2231 / 2280 us at 1280,
+    # 2305 / 2288 against 2368 / 2361 at 1536)
+    (DEEPSEEK_LIKE, 1536, _grouped(64, 64, 128, 4, 3, 64, 128, 4, 3, p16=True)),
     (DEEPSEEK_LIKE, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=16,
                                    apart=(True, False), p16=True)),
     (DEEPSEEK_LIKE, 3072, _M128_K64),
@@ -264,6 +266,9 @@ TABLE: tuple[tuple[ShapeKey | None, int, MoEConfig], ...] = (
     (ANY, 1536, _grouped(64, 64, 128, 4, 3, 64, 128, 4, 3, small=32, p16=True)),
     (ANY, 2048, _grouped(64, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, apart=(_R128, True),
                          sl=True, p16=True)),
+    # 2049-3072 tokens on DeepSeek-like's and gpt-oss-20b's m128 row since round 29 (H100 tune at 3072 1688 against
+    # 1756 us; A/B of the bench 1720 / 1721 against 1777 / 1799 us)
+    (ANY, 3072, _M128_K64),
     (ANY, 4096, _grouped(128, 128, 64, 8, 3, 128, 128, 8, 3, joint=True, small=32, tail=32, sl=True, p16=True)),
     (ANY, 1 << 62, _grouped(256, 64, 128, 8, 3, 128, 128, 8, 3, joint=True, small=64, tail=16, apart=(True, True),
                             sl=True, p16=True)),
