@@ -5,6 +5,8 @@
 #   bench   the shipped table against the peers, all three layers (bench.txt/json/png)
 #   tune    bench plus every --tune candidate, one process per layer (a timeout keeps finished layers);
 #           env SHAPES, TOKENS, SHAPE_TIMEOUT, TUNE_ONLY (a regular expression: only those candidates)
+#   tune-rows  --tune at the counts POINTS names, the winners saved as tuned rows, then the bench without and
+#           with them (MXFP4_PLUGIN_MOE_CONFIGS), A B A B: a table row's whole round in one call
 #   profile Nsight Compute counters (time, DRAM %, issue %, stall reasons) per kernel, ours and the peer's
 #   ab      the bench (SHAPES, TOKENS) on variants of one installed file or folder, in turn, twice (A B A B):
 #           AB_FILE (its path in the package, e.g. kernels/moe_details/configs.py, or kernels), AB_DIR (a folder
@@ -76,5 +78,33 @@ case "${1:-bench}" in
         rm -f "$OUT/$name-$run/bench.png" "$OUT/$name-$run/bench.txt"
       done
     done | tee "$OUT/ab.txt" ;;
-  *) echo "usage: gpu_run.sh tests|bench|tune|profile|ab" >&2; exit 2 ;;
+  tune-rows)  # per line of $POINTS ("SHAPE TOKENS SECONDS [REGEX]", one line per layer, TOKENS comma-separated):
+    # bench --tune there (REGEX: --tune-only) saving the winners as tuned rows (rows-SHAPE.json); then, per saved
+    # file, the bench A B A B without and with it (MXFP4_PLUGIN_MOE_CONFIGS) at each row's last and middle count.
+    # Steps that would end past AB_UNTIL seconds (default 520) are skipped.
+    T0=$SECONDS
+    while read -r shape tokens limit regex; do
+      case "$shape" in ""|"#"*) continue ;; esac
+      timeout "$limit" python3 -m mxfp4_plugin.cli bench --tune ${regex:+--tune-only "$regex"} --shapes "$shape" \
+          --tokens "$tokens" --out "/tmp/tune-$shape" --save-rows "$OUT/rows-$shape.json" >"$OUT/tune-$shape.log" 2>&1
+      echo "tune $shape $tokens: exit $? at $((SECONDS - T0)) s"; grep -E '^tune ' "$OUT/tune-$shape.log" | sort -t: -k2 -n | head -6
+      sed -n '/^tuned rows/,/^wrote/p' "$OUT/tune-$shape.log" | grep -v '^wrote'
+    done < "${POINTS:?POINTS: a file of SHAPE TOKENS SECONDS [REGEX] lines}"
+    for rows in "$OUT"/rows-*.json; do
+      [ -e "$rows" ] || continue
+      shape=$(basename "$rows" .json); shape=${shape#rows-}
+      tokens=$(python3 -c "import json, sys; r = json.load(open(sys.argv[1]))['rows']
+print(','.join(map(str, sorted({c for x in r for c in (x['tokens'][1], sum(x['tokens']) // 2)}))))" "$rows")
+      [ -n "$tokens" ] || continue
+      for run in 1 2; do
+        for label in table rows; do
+          [ $((SECONDS - T0 + ${AB_TIMEOUT:-90})) -lt "${AB_UNTIL:-520}" ] || { echo "== $shape $label, run $run: no time left"; continue; }
+          with=""; [ "$label" = rows ] && with=$rows
+          MXFP4_PLUGIN_MOE_CONFIGS=$with timeout "${AB_TIMEOUT:-90}" python3 -m mxfp4_plugin.cli bench --quiet \
+              --shapes "$shape" --tokens "$tokens" --out "/tmp/ab-$shape-$label-$run" >/dev/null 2>&1
+          echo "== $shape $label, run $run: exit $?"; grep -E '^ +[0-9]+ ' "/tmp/ab-$shape-$label-$run/bench.txt"
+        done
+      done
+    done | tee "$OUT/ab.txt" ;;
+  *) echo "usage: gpu_run.sh tests|bench|tune|tune-rows|profile|ab" >&2; exit 2 ;;
 esac

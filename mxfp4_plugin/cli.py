@@ -84,6 +84,7 @@ def format_decision(decision: Decision, spec: MoESpec) -> str:
         f"layer    : {describe_spec(spec)}",
         f"request  : {decision.request} (from {decision.request_source})",
         f"chosen   : {decision.name}: {decision.reason}",
+        *([f"configs  : {decision.config_note}"] if decision.config_note else []),
         "candidates:",
         *table,
     ])
@@ -131,6 +132,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             re.compile(args.tune_only)
         except re.error as exc:
             raise ValueError(f"--tune-only: expected a regular expression, got {args.tune_only!r} ({exc})") from None
+    if args.save_rows is not None and not args.tune:
+        raise ValueError("--save-rows: saves --tune's winners, but --tune was not given")
     if not torch.cuda.is_available():
         raise ValueError("bench: needs a CUDA GPU (the backends are timed with CUDA graphs); none is visible here")
     shapes = args.shapes.split(",")
@@ -147,6 +150,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     result["command"] = "mxfp4-plugin " + " ".join(sys.argv[1:])
     paths = report.write(result, Path(args.out))
     print(report.table(result))
+    if args.save_rows is not None:
+        from .bench.save_rows import winners
+        from .kernels.moe_details import tuned_rows
+
+        rows, lines = winners(result["tune"])
+        tuned_rows.dump(rows, args.save_rows)
+        print("\n".join(["", f"tuned rows ({len(rows)}) for {tuned_rows.ENV_VAR}:"] + [f"  {line}" for line in lines]))
+        paths.append(Path(args.save_rows))
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
@@ -189,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--tune-only", default=None, metavar="REGEX",
                        help="with --tune: only the candidates whose description (as the tuning table prints it) "
                             "matches this regular expression")
+    bench.add_argument("--save-rows", default=None, metavar="FILE",
+                       help="with --tune: write the candidates at least 3%% faster than the current row as tuned "
+                            "rows (JSON) for MXFP4_PLUGIN_MOE_CONFIGS=FILE")
     bench.add_argument("--seed", type=int, default=0,
                        help="seeds each layer's weights and each (layer, tokens) point's inputs and routings")
     bench.add_argument("--out", default="bench-out", help="directory for bench.json, bench.txt, bench.png")

@@ -62,6 +62,7 @@ class Decision:
     request_source: str
     platform: Platform
     candidates: tuple[Candidate, ...]
+    config_note: str | None = None  # how the chosen backend's launch configs differ from its own (Backend.config_note)
 
     @property
     def name(self) -> str:
@@ -73,7 +74,8 @@ class Decision:
 
     def summary(self) -> str:
         """One line for the engine's log."""
-        return f"mxfp4-plugin: backend '{self.name}' on {self.platform.family}: {self.reason}"
+        note = f"; {self.config_note}" if self.config_note else ""
+        return f"mxfp4-plugin: backend '{self.name}' on {self.platform.family}: {self.reason}{note}"
 
     def to_dict(self) -> dict:
         return {
@@ -85,6 +87,7 @@ class Decision:
                          "device_name": self.platform.device_name, "packages": sorted(self.platform.packages),
                          "versions": dict(self.platform.versions)},
             "candidates": [dataclasses.asdict(c) for c in self.candidates],
+            "config_note": self.config_note,
         }
 
 
@@ -155,4 +158,5 @@ def choose(spec: MoESpec, platform: Platform, request: str = AUTO, *, request_so
         else Candidate(name, "unverified", unverified_note) if name in unverified
         else Candidate(name, "supported", f"can run here, but {chosen!r} was chosen")
         for name in order)
-    return Decision(backends[chosen], reason, request, request_source, platform, candidates)
+    return Decision(backends[chosen], reason, request, request_source, platform, candidates,
+                    backends[chosen].config_note(spec))

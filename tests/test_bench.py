@@ -127,6 +127,7 @@ def test_tune_report_shows_the_shipped_row_beside_the_fastest():
 @pytest.mark.parametrize("args, message", [
     (["--tune-only", "m256"], "--tune-only: narrows --tune's candidates, but --tune was not given"),
     (["--tune", "--tune-only", "m256(/"], "--tune-only: expected a regular expression, got 'm256(/'"),
+    (["--save-rows", "rows.json"], "--save-rows: saves --tune's winners, but --tune was not given"),
 ])
 def test_bad_tune_only_is_refused_by_name(args, message, capsys):
     from mxfp4_plugin.cli import main

@@ -75,3 +75,16 @@ def test_model_config_of_another_family(tmp_path):
     cfg.write_text(json.dumps({"model_type": "llama"}))
     r = run("explain", "--model-config", str(cfg), "--device", "cpu")
     assert r.returncode == 2 and "model_type 'llama' is not supported" in r.stderr
+
+
+def test_explain_says_when_tuned_rows_are_not_read(tmp_path):
+    import os
+
+    rows = tmp_path / "rows.json"
+    rows.write_text('{"version": 1, "rows": []}')
+    env = dict(os.environ, MXFP4_PLUGIN_MOE_CONFIGS=str(rows))
+    r = run("explain", "--experts", "8", "--top-k", "2", "--hidden", "64", "--intermediate", "64", "--device", "cpu",
+            env=env)
+    assert r.returncode == 0, r.stderr
+    assert f"configs  : MXFP4_PLUGIN_MOE_CONFIGS={rows} is not used: 'reference' runs launch configs of its own" \
+        in r.stdout

@@ -230,3 +230,24 @@ def test_scales_outside_the_fold_range_keep_two_multiplies(tokens):
     i = inputs(spec, tokens, 41)
     out = ours.forward(i.x, i.topk_weights, i.topk_ids)
     assert rel_err(out, ref.forward(i.x.float(), i.topk_weights, i.topk_ids)) < BF16_TOL
+
+
+def test_a_tuned_rows_file_runs_its_config_and_matches_reference(tmp_path, monkeypatch):
+    """``MXFP4_PLUGIN_MOE_CONFIGS``: the backend runs the file's config where its row covers the count (a decode
+    config at 40 tokens, where the table groups), and the result is the reference's."""
+    from mxfp4_plugin.backends.triton import layer_key
+    from mxfp4_plugin.kernels.moe_details import configs, tuned_rows
+
+    spec = small()
+    weights, ref, _ = layer(spec)
+    decode = configs.select(1, layer_key(spec))
+    assert configs.select(40, layer_key(spec)).grouped and not decode.grouped
+    path = str(tmp_path / "rows.json")
+    tuned_rows.dump([tuned_rows.TunedRow(layer_key(spec), 33, 48, decode)], path)
+    monkeypatch.setenv(tuned_rows.ENV_VAR, path)
+    ours = TritonBackend(spec, platform())
+    ours.prepare(weights)
+    assert ours.row_for(40) == (decode, 33, 48)
+    i = inputs(spec, 40, 41)
+    out = ours.forward(i.x, i.topk_weights, i.topk_ids)
+    assert rel_err(out, ref.forward(i.x.float(), i.topk_weights, i.topk_ids)) < BF16_TOL

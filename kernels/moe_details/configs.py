@@ -471,7 +471,18 @@ def worth_trying(config: MoEConfig, num_tokens: int) -> bool:
 
 
 def select(num_tokens: int, shape: ShapeKey) -> MoEConfig:
-    for key, max_tokens, config in TABLE:
+    return TABLE[_row_index(num_tokens, shape)][2]
+
+
+def span(num_tokens: int, shape: ShapeKey) -> tuple[int, int]:
+    """The token counts ``(first, last)`` that the row ``select`` picks here serves on this shape."""
+    at = _row_index(num_tokens, shape)
+    below = [m for key, m, _ in TABLE[:at] if (key is ANY or key == shape) and m < num_tokens]
+    return max(below, default=0) + 1, TABLE[at][1]
+
+
+def _row_index(num_tokens: int, shape: ShapeKey) -> int:
+    for at, (key, max_tokens, _) in enumerate(TABLE):
         if (key is ANY or key == shape) and num_tokens <= max_tokens:
-            return config
+            return at
     raise LookupError(f"configs.TABLE: no row for {num_tokens} tokens and shape {shape}")

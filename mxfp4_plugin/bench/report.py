@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .runner import OURS, PEER
+from .runner import OURS, PEER, REL_ERR_LIMIT
 
 
 def _cell(result: dict | None) -> str:
@@ -56,7 +56,7 @@ def table(report: dict) -> str:
         for shape in shapes:
             for m in dict.fromkeys(t["tokens"] for t in report["tune"] if t["shape"] == shape):
                 ok = [t for t in report["tune"] if t["shape"] == shape and t["tokens"] == m and "us" in t
-                      and t["rel_err"] < 1e-2]
+                      and t["rel_err"] < REL_ERR_LIMIT]
                 if ok:
                     best = min(ok, key=lambda t: t["us"])
                     lines.append(f"  {shape:>14} M={m:<5} {best['us']:9.1f} us  {best['config']}")

@@ -31,6 +31,7 @@ from .timing import copy_bandwidth, eager_seconds, graph_seconds, matmul_rate
 
 OURS = "triton"
 PEER = "triton_kernels"
+REL_ERR_LIMIT = 1e-2  # against float32: issue #4's bound for every point; a tune candidate above it never ranks
 
 
 @dataclasses.dataclass
@@ -126,6 +127,9 @@ def _bench_shape(shape, spec, platform, device, options, report, bar) -> None:
             instances[name] = backend
         except Exception as exc:  # reported, never hidden: a peer that fails to prepare is a result
             report["notes"].append(f"{shape}: {name}: prepare failed: {exc!r}"[:400])
+    note = classes[OURS].config_note(spec) if OURS in classes else None
+    if note:  # tuned rows (MXFP4_PLUGIN_MOE_CONFIGS): which counts of this layer run them
+        report["notes"].append(f"{shape}: {OURS}: {note}")
     reference = instances.get("reference") or _prepared(ReferenceBackend(spec, platform), weights)
     per_expert = layers.bytes_per_expert(spec)
     for tokens in options.tokens:
@@ -168,16 +172,16 @@ def _measure(name, backend, sets, check, expected, tokens, options) -> dict:
 def _tune(shape, spec, ours, sets, check, expected, tokens, options) -> list[dict]:
     from tqdm import tqdm
 
-    from ..kernels.moe import fused_moe, table_config
+    from ..backends.triton import layer_key
+    from ..kernels.moe import fused_moe
+    from ..kernels.moe_details.tuned_rows import to_dict
 
     timing = tune_timing(options)
-    shipped = table_config(tokens, spec.top_k, ours.experts)
+    shipped, first, last = ours.row_for(tokens)  # the row ours runs here: a tuned row's, else the table's
     rows = []
     for config in tune_candidates(tokens, options.tune_only, shipped):
         row = {"shape": shape, "tokens": tokens, "config": config.describe(), "shipped": config == shipped,
-               "grouped": config.grouped,
-               "block_m": config.block_m, "gemm1": dataclasses.asdict(config.gemm1),
-               "gemm2": dataclasses.asdict(config.gemm2)}
+               "layer": list(layer_key(spec)), "span": [first, last], "fields": to_dict(config)}
         try:
             out = fused_moe(check.x, check.topk_weights, check.topk_ids, ours.experts, spec.activation, config=config)
             row["rel_err"] = rel_err(out, expected)
