@@ -94,10 +94,15 @@ def row_at(rows: Sequence[TunedRow], num_tokens: int) -> TunedRow | None:
     return next((r for r in rows if r.first <= num_tokens <= r.last), None)
 
 
+def env_path(env: Mapping[str, str] | None = None) -> str | None:
+    """The file ``MXFP4_PLUGIN_MOE_CONFIGS`` names, or None when it is unset or empty."""
+    return (os.environ if env is None else env).get(ENV_VAR, "").strip() or None
+
+
 def from_env(env: Mapping[str, str] | None = None) -> tuple[str | None, tuple[TunedRow, ...]]:
     """``(path, rows)`` of the file ``MXFP4_PLUGIN_MOE_CONFIGS`` names; ``(None, ())`` when it is unset."""
-    path = (os.environ if env is None else env).get(ENV_VAR, "").strip()
-    if not path:
+    path = env_path(env)
+    if path is None:
         return None, ()
     try:
         stamp = os.stat(path).st_mtime_ns

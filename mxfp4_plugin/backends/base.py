@@ -8,7 +8,6 @@ A backend class says, before any weight exists, whether it can run a layer here
 from __future__ import annotations
 
 import abc
-import os
 from typing import ClassVar
 
 import torch
@@ -43,9 +42,9 @@ class Backend(abc.ABC):
         """What the environment changes in how this backend runs ``spec`` (the decision's log line shows it), or
         None. Tuned launch configs (``MXFP4_PLUGIN_MOE_CONFIGS``) serve our ``triton`` kernels only: any other
         backend says that it does not read them, so a set variable is never silently ignored."""
-        from ..kernels.moe_details.tuned_rows import ENV_VAR
+        from ..kernels.moe_details.tuned_rows import ENV_VAR, env_path
 
-        path = os.environ.get(ENV_VAR, "").strip()
+        path = env_path()
         return f"{ENV_VAR}={path} is not used: '{cls.name}' runs launch configs of its own" if path else None
 
     def __init__(self, spec: MoESpec, platform: Platform) -> None:
